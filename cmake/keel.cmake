@@ -1,0 +1,12 @@
+# keel_module(NAME SOURCES ... DEPS ... [ASIO])
+# One folder = one library; its link line is the list of modules it may use.
+function(keel_module name)
+  cmake_parse_arguments(M "ASIO" "" "SOURCES;DEPS" ${ARGN})
+  add_library(keel_${name} STATIC ${M_SOURCES})
+  target_include_directories(keel_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(keel_${name} PUBLIC ${M_DEPS})
+  if(M_ASIO)
+    target_link_libraries(keel_${name} PUBLIC keel_asio_flags)
+    target_precompile_headers(keel_${name} PRIVATE ${PROJECT_SOURCE_DIR}/src/net/asio_pch.hpp)
+  endif()
+endfunction()

@@ -1,0 +1,99 @@
+#pragma once
+// keel's configuration: an immutable snapshot built once (from TOML or the quick-start flags)
+// and shared read-only by every worker.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "auth/scram.hpp"
+
+namespace keel::config {
+
+enum class PoolMode { transaction, session };
+enum class AuthType { scram_sha_256, trust };
+
+std::string_view to_string(PoolMode m);
+
+struct PoolSettings {
+  PoolMode mode = PoolMode::transaction;
+  int pool_size = 20;
+  int min_pool_size = 0;
+  double server_lifetime = 3600;        ///< seconds; 0 = unlimited
+  double server_idle_timeout = 600;     ///< seconds; 0 = never
+  double client_idle_timeout = 0;       ///< seconds; 0 = never
+  double query_wait_timeout = 120;      ///< seconds; 0 = wait forever
+  double server_connect_timeout = 5;    ///< seconds
+};
+
+struct DatabaseConfig {
+  std::string name;    ///< what clients ask for
+  std::string host = "127.0.0.1";
+  uint16_t port = 5432;
+  std::string dbname;  ///< the server-side name
+  PoolSettings pool;
+  std::optional<std::string> server_user;      ///< log in to the server as this user instead
+  std::optional<std::string> server_password;
+};
+
+struct UserConfig {
+  std::string name;
+  std::optional<auth::ScramVerifier> verifier;  ///< for client authentication
+  std::optional<std::string> server_password;   ///< for logging in to servers
+};
+
+struct Config {
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 6432;
+  int workers = 0;  ///< 0 = one per core
+  AuthType auth_type = AuthType::scram_sha_256;
+  int max_client_conn = 10000;
+  uint32_t max_message_size = 64u << 20;
+  std::vector<std::string> admin_users;
+  std::string log_level = "info";
+  PoolSettings pool_defaults;
+  std::map<std::string, DatabaseConfig, std::less<>> databases;
+  std::map<std::string, UserConfig, std::less<>> users;
+
+  const DatabaseConfig* database(std::string_view name) const;
+  const UserConfig* user(std::string_view name) const;
+  bool is_admin(std::string_view user) const;
+};
+
+using ConfigPtr = std::shared_ptr<const Config>;
+
+struct ConfigError {
+  int line = 0;  ///< 1-based; 0 when not tied to a line
+  std::string message;
+};
+
+struct ParseResult {
+  ConfigPtr config;                 ///< set when errors is empty
+  std::vector<ConfigError> errors;
+};
+
+/// Parses and validates TOML text. Every error found is reported, each with its line.
+ParseResult parse_config(std::string_view toml_text, std::string_view source_name);
+ParseResult load_config_file(const std::string& path);
+
+/// The quick start: one database and one user taken from postgres://USER:PASS@HOST:PORT/DB.
+struct QuickStart {
+  std::string listen = "127.0.0.1:6432";
+  std::string primary_url;
+  std::string pool_mode = "transaction";
+  int pool_size = 20;
+  int workers = 0;
+};
+ParseResult config_from_quickstart(const QuickStart& q);
+
+/// Documentation of every key, in order: the source of docs/configuration.md.
+struct KeyDoc {
+  std::string_view section, key, type, default_value, doc;
+};
+const std::vector<KeyDoc>& schema();
+std::string reference_markdown();
+
+}  // namespace keel::config

@@ -1,0 +1,55 @@
+#include <fmt/format.h>
+
+#include "config/config.hpp"
+
+namespace keel::config {
+
+const std::vector<KeyDoc>& schema() {
+  static const std::vector<KeyDoc> keys = {
+      {"keel", "listen", "string", "\"127.0.0.1:6432\"", "Address clients connect to, as host:port."},
+      {"keel", "workers", "integer", "0", "Worker threads, each with its own listening socket (SO_REUSEPORT) and its share of the pools. 0 = one per core."},
+      {"keel", "auth_type", "string", "\"scram-sha-256\"", "How clients authenticate: `scram-sha-256` against `[users]`, or `trust` (no password; local development only)."},
+      {"keel", "max_client_conn", "integer", "10000", "Most client connections at once, over all workers. One more gets FATAL 53300."},
+      {"keel", "max_message_size", "integer", "67108864", "Largest client message in bytes. A larger one gets FATAL 08P01 and the connection closes."},
+      {"keel", "admin_users", "array of strings", "[]", "Users allowed on the admin console (database `keel`)."},
+      {"keel", "log_level", "string", "\"info\"", "trace, debug, info, warn, error or off. Query text and parameters are logged only at debug."},
+      {"pool", "pool_mode", "string", "\"transaction\"", "`transaction`: a server connection is lent for one transaction and returns to the pool when the server reports idle. `session`: the client keeps it until it leaves; it is reset with DISCARD ALL before reuse."},
+      {"pool", "pool_size", "integer", "20", "Most server connections per (database, user) pool, over all workers."},
+      {"pool", "min_pool_size", "integer", "0", "Server connections kept open per pool even when idle (for pools of configured users)."},
+      {"pool", "server_lifetime", "seconds", "3600", "A server connection older than this is closed when it is next idle. 0 = no limit."},
+      {"pool", "server_idle_timeout", "seconds", "600", "A server connection idle longer than this is closed (down to min_pool_size). 0 = never."},
+      {"pool", "client_idle_timeout", "seconds", "0", "A client idle (not in a transaction) longer than this is disconnected with FATAL 57P05. 0 = never."},
+      {"pool", "query_wait_timeout", "seconds", "120", "A client that waits longer than this for a server connection gets ERROR 53300; its connection stays usable. 0 = wait forever."},
+      {"pool", "server_connect_timeout", "seconds", "5", "Time allowed to connect and log in to a server."},
+      {"databases.NAME", "host", "string", "\"127.0.0.1\"", "The server's host name or address."},
+      {"databases.NAME", "port", "integer", "5432", "The server's port."},
+      {"databases.NAME", "dbname", "string", "NAME", "The database name on the server."},
+      {"databases.NAME", "server_user", "string", "(the client's user)", "Log in to the server as this user instead of the client's."},
+      {"databases.NAME", "server_password", "string", "(the user's)", "Password for `server_user`."},
+      {"databases.NAME", "pool_mode, pool_size, min_pool_size", "", "from [pool]", "Per-database overrides of the [pool] keys of the same name."},
+      {"users.NAME", "password", "string", "", "The user's password: clients authenticate with SCRAM-SHA-256 against it (the SCRAM keys are derived once, at load), and keel logs in to servers with it (SCRAM-SHA-256, md5 or password, as the server asks)."},
+      {"users.NAME", "scram_verifier", "string", "", "Instead of `password`: a verifier as stored in pg_authid.rolpassword (`SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`), for client authentication only."},
+      {"users.NAME", "server_password", "string", "(password)", "Password keel uses to log in to servers as this user, when it differs from `password` or only `scram_verifier` is given."},
+  };
+  return keys;
+}
+
+std::string reference_markdown() {
+  std::string out =
+      "# Configuration reference\n\n"
+      "keel reads one TOML file (`keel --config keel.toml`; `keel check keel.toml` validates it and names\n"
+      "each error with its line). This page is generated from the schema in `src/config/schema.cpp`\n"
+      "(`keel config-reference`); a test keeps them equal.\n\n"
+      "Durations are in seconds and may be fractional.\n";
+  std::string_view section;
+  for (auto& k : schema()) {
+    if (k.section != section) {
+      section = k.section;
+      out += fmt::format("\n## [{}]\n\n| key | type | default | meaning |\n|---|---|---|---|\n", section);
+    }
+    out += fmt::format("| `{}` | {} | {} | {} |\n", k.key, k.type, k.default_value, k.doc);
+  }
+  return out;
+}
+
+}  // namespace keel::config

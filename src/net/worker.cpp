@@ -1,0 +1,38 @@
+#include "net/worker.hpp"
+
+#include <sys/socket.h>
+
+namespace keel::net {
+
+void Worker::start() {
+  guard_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(io_.get_executor());
+  thread_ = std::thread([this] { io_.run(); });
+}
+
+tcp::endpoint resolve_endpoint(asio::io_context& io, const std::string& host, uint16_t port, error_code& ec) {
+  auto addr = asio::ip::make_address(host, ec);
+  if (!ec) return {addr, port};
+  tcp::resolver r(io);
+  auto results = r.resolve(host, std::to_string(port), ec);
+  if (ec || results.empty()) {
+    if (!ec) ec = asio::error::host_not_found;
+    return {};
+  }
+  return *results.begin();
+}
+
+tcp::acceptor open_listener(asio::io_context& io, const std::string& host, uint16_t port) {
+  error_code ec;
+  tcp::endpoint ep = resolve_endpoint(io, host, port, ec);
+  if (ec) throw boost::system::system_error(ec, "resolve " + host);
+  tcp::acceptor acc(io);
+  acc.open(ep.protocol());
+  acc.set_option(tcp::acceptor::reuse_address(true));
+  int one = 1;
+  ::setsockopt(acc.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  acc.bind(ep);
+  acc.listen(4096);
+  return acc;
+}
+
+}  // namespace keel::net

@@ -1,0 +1,51 @@
+#pragma once
+// A worker: one thread, one io_context, one listening socket (SO_REUSEPORT), one buffer pool.
+// Everything a session or server connection touches lives on its worker; other threads reach
+// it only by posting to io().
+#include <functional>
+#include <memory>
+#include <thread>
+
+#include "core/buffer_pool.hpp"
+#include "net/asio.hpp"
+
+namespace keel::net {
+
+class Worker {
+ public:
+  explicit Worker(int id) : id_(id), io_(1) {}
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  int id() const { return id_; }
+  asio::io_context& io() { return io_; }
+  BufferPool& buffers() { return buffers_; }
+
+  /// Runs the io_context on a new thread until stop().
+  void start();
+  void stop() { io_.stop(); }
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  /// Runs fn on this worker's thread.
+  template <class Fn>
+  void post(Fn&& fn) {
+    asio::post(io_, std::forward<Fn>(fn));
+  }
+
+ private:
+  int id_;
+  asio::io_context io_;
+  BufferPool buffers_;
+  std::thread thread_;
+  std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> guard_;
+};
+
+/// Opens a listening socket on host:port with SO_REUSEPORT so each worker can have its own.
+/// Throws boost::system::system_error on failure (start-up only).
+tcp::acceptor open_listener(asio::io_context& io, const std::string& host, uint16_t port);
+
+/// Resolves host (numeric or name) once, at start-up or connect time.
+tcp::endpoint resolve_endpoint(asio::io_context& io, const std::string& host, uint16_t port, error_code& ec);
+
+}  // namespace keel::net

@@ -1,0 +1,258 @@
+#include "pool/pool.hpp"
+
+#include <algorithm>
+
+#include "core/log.hpp"
+
+namespace keel::pool {
+
+bool PoolShared::try_reserve() {
+  int cur = open.load(std::memory_order_relaxed);
+  while (cur < settings.pool_size)
+    if (open.compare_exchange_weak(cur, cur + 1, std::memory_order_acq_rel)) return true;
+  return false;
+}
+
+std::shared_ptr<const ParamList> PoolShared::server_params() const {
+  std::lock_guard lock(params_mu_);
+  return params_;
+}
+
+void PoolShared::set_server_params(const ParamList& p) {
+  std::lock_guard lock(params_mu_);
+  if (!params_) params_ = std::make_shared<const ParamList>(p);
+}
+
+PoolShared& PoolRegistry::get(const config::DatabaseConfig& db, const std::string& user) {
+  std::lock_guard lock(mu_);
+  auto& p = pools_[{db.name, user}];
+  if (!p) p = std::make_unique<PoolShared>(db.name, user, db, workers_);
+  return *p;
+}
+
+std::vector<PoolShared*> PoolRegistry::all() const {
+  std::lock_guard lock(mu_);
+  std::vector<PoolShared*> out;
+  for (auto& [k, p] : pools_) out.push_back(p.get());
+  return out;
+}
+
+Pool::Pool(PoolShared& shared, int worker, asio::any_io_executor ex, ServerTarget target,
+           std::vector<asio::io_context*> worker_ios)
+    : shared_(shared), worker_(worker), ex_(ex), target_(std::move(target)), worker_ios_(std::move(worker_ios)) {
+  shared_.per_worker[size_t(worker_)].store(this, std::memory_order_release);
+}
+
+void Pool::update_gauges() {
+  auto& s = stats();
+  s.sv_idle.set(int64_t(idle_.size()));
+  s.sv_active.set(active_);
+  s.sv_connecting.set(connecting_);
+  s.cl_waiting.set(int64_t(waiters_.size()));
+  shared_.waiting[size_t(worker_)].store(int(waiters_.size()), std::memory_order_relaxed);
+}
+
+bool Pool::expired(const ServerConn& c, Clock::time_point now) const {
+  auto life = shared_.settings.server_lifetime;
+  return life > 0 && now - c.created > std::chrono::duration<double>(life);
+}
+
+awaitable<Result<ServerConnPtr>> Pool::open_reserved() {
+  ++connecting_;
+  update_gauges();
+  auto r = co_await connect_server(target_);
+  --connecting_;
+  if (!r) {
+    stats().server_connect_errors.add();
+    KEEL_WARN(fmt::format("w{} pool {}/{}", worker_, shared_.database, shared_.user), "server login failed: {} ({})",
+              r.error().message, r.error().sqlstate);
+    give_slot_back();
+    update_gauges();
+    co_return r;
+  }
+  stats().server_connects.add();
+  shared_.set_server_params((*r)->params);
+  ++active_;
+  update_gauges();
+  co_return r;
+}
+
+awaitable<Result<ServerConnPtr>> Pool::acquire() {
+  const auto start = Clock::now();
+  const double qwt = shared_.settings.query_wait_timeout;
+  const auto deadline = qwt > 0 ? start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(qwt))
+                                : Clock::time_point::max();
+  bool waited = false;
+  for (;;) {
+    while (!idle_.empty()) {
+      ServerConnPtr c = std::move(idle_.back());
+      idle_.pop_back();
+      error_code ec;
+      c->sock.cancel(ec);  // ends the idle watch
+      if (expired(*c, Clock::now())) {
+        close_conn(std::move(c));
+        continue;
+      }
+      ++active_;
+      update_gauges();
+      co_return c;
+    }
+    if (shared_.try_reserve()) co_return co_await open_reserved();
+    if (Clock::now() >= deadline) break;
+    Waiter w(ex_, deadline);
+    waiters_.push_back(&w);
+    update_gauges();
+    if (waiters_.size() == 1) ask_for_donations();
+    waited = true;
+    co_await w.timer.async_wait(nothrow);
+    if (auto it = std::find(waiters_.begin(), waiters_.end(), &w); it != waiters_.end()) waiters_.erase(it);
+    update_gauges();
+    if (w.conn) {
+      stats().wait_count.add();
+      stats().wait_us.add(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
+      co_return std::move(w.conn);
+    }
+    if (w.slot) co_return co_await open_reserved();
+  }
+  if (waited) stats().wait_count.add();
+  stats().wait_timeouts.add();
+  PgError e = PgError::error(sqlstate::too_many_connections,
+                             fmt::format("no server connection available for {}/{} within query_wait_timeout ({} s)",
+                                         shared_.database, shared_.user, qwt));
+  e.hint = "The pool is exhausted: raise pool_size, or look for long transactions.";
+  co_return e;
+}
+
+void Pool::release(ServerConnPtr c) {
+  --active_;
+  if (!waiters_.empty()) {
+    Waiter* w = waiters_.front();
+    waiters_.pop_front();
+    ++active_;
+    w->conn = std::move(c);
+    w->timer.cancel();
+    update_gauges();
+    return;
+  }
+  auto now = Clock::now();
+  if (expired(*c, now)) {
+    close_conn(std::move(c));
+    return;
+  }
+  // Nobody here wants it but another worker's clients wait: hand the slot over.
+  for (int w = 0; w < shared_.workers; ++w) {
+    if (w != worker_ && shared_.waiting[size_t(w)].load(std::memory_order_relaxed) > 0) {
+      close_conn(std::move(c));
+      return;
+    }
+  }
+  c->idle_since = now;
+  watch_idle(*c);
+  idle_.push_back(std::move(c));
+  update_gauges();
+}
+
+void Pool::discard(ServerConnPtr c) {
+  --active_;
+  close_conn(std::move(c));
+}
+
+void Pool::close_conn(ServerConnPtr c) {
+  error_code ec;
+  c->sock.close(ec);
+  c.reset();
+  give_slot_back();
+  update_gauges();
+}
+
+void Pool::give_slot_back() {
+  shared_.open.fetch_sub(1, std::memory_order_acq_rel);
+  if (!waiters_.empty()) {
+    if (shared_.try_reserve()) {
+      Waiter* w = waiters_.front();
+      waiters_.pop_front();
+      w->slot = true;
+      w->timer.cancel();
+    }
+    return;
+  }
+  for (int w = 0; w < shared_.workers; ++w) {
+    if (w == worker_ || shared_.waiting[size_t(w)].load(std::memory_order_relaxed) == 0) continue;
+    Pool* other = shared_.per_worker[size_t(w)].load(std::memory_order_acquire);
+    if (other && size_t(w) < worker_ios_.size()) {
+      asio::post(*worker_ios_[size_t(w)], [other] { other->on_slot_free(); });
+      return;
+    }
+  }
+}
+
+void Pool::on_slot_free() {
+  if (waiters_.empty() || !shared_.try_reserve()) return;
+  Waiter* w = waiters_.front();
+  waiters_.pop_front();
+  w->slot = true;
+  w->timer.cancel();
+  update_gauges();
+}
+
+void Pool::ask_for_donations() {
+  for (int w = 0; w < shared_.workers; ++w) {
+    if (w == worker_ || size_t(w) >= worker_ios_.size()) continue;
+    if (Pool* other = shared_.per_worker[size_t(w)].load(std::memory_order_acquire))
+      asio::post(*worker_ios_[size_t(w)], [other] { other->donate_idle(); });
+  }
+}
+
+void Pool::donate_idle() {
+  if (!waiters_.empty() || idle_.empty()) return;
+  ServerConnPtr c = std::move(idle_.front());  // the oldest
+  idle_.erase(idle_.begin());
+  close_conn(std::move(c));  // gives the slot to a worker with waiters
+}
+
+void Pool::watch_idle(ServerConn& c) {
+  // An idle server connection should say nothing; if it becomes readable it is closing
+  // (pg_terminate_backend, server shutdown) and must not be lent to anyone.
+  c.sock.async_wait(tcp::socket::wait_read, [this, id = c.id](error_code ec) {
+    if (!ec) on_idle_readable(id);
+  });
+}
+
+void Pool::on_idle_readable(uint64_t id) {
+  auto it = std::find_if(idle_.begin(), idle_.end(), [id](const ServerConnPtr& c) { return c->id == id; });
+  if (it == idle_.end()) return;
+  ServerConnPtr c = std::move(*it);
+  idle_.erase(it);
+  KEEL_INFO(fmt::format("w{} s{}", worker_, id), "idle server connection closed by the server");
+  close_conn(std::move(c));
+}
+
+int Pool::my_min_share() const {
+  int min = shared_.settings.min_pool_size, n = shared_.workers;
+  return min / n + (worker_ < min % n ? 1 : 0);
+}
+
+void Pool::maintain(Clock::time_point now) {
+  const double idle_timeout = shared_.settings.server_idle_timeout;
+  // Oldest idle first (front); keep at least this worker's share of min_pool_size.
+  for (size_t i = 0; i < idle_.size();) {
+    auto& c = *idle_[i];
+    bool too_idle = idle_timeout > 0 && now - c.idle_since > std::chrono::duration<double>(idle_timeout) &&
+                    local_total() > my_min_share();
+    if (too_idle || expired(c, now)) {
+      ServerConnPtr victim = std::move(idle_[i]);
+      idle_.erase(idle_.begin() + long(i));
+      close_conn(std::move(victim));
+    } else {
+      ++i;
+    }
+  }
+  for (int need = my_min_share() - local_total(); need > 0 && shared_.try_reserve(); --need) {
+    asio::co_spawn(ex_, [this]() -> awaitable<void> {
+      auto r = co_await open_reserved();
+      if (r) release(std::move(r.value()));
+    }, asio::detached);
+  }
+}
+
+}  // namespace keel::pool

@@ -1,0 +1,131 @@
+#pragma once
+// Server connection pools. One PoolShared per (database, user) for the whole process (limits and
+// stats, atomics only); one Pool per worker per key, touched only on its worker's thread.
+//
+// A worker's Pool lends its idle connections LIFO, opens new ones while the process-wide count is
+// under pool_size, and queues clients FIFO otherwise. When a worker frees a slot and has nobody
+// waiting while another worker does, the slot moves there (closing an idle connection if need be),
+// so no worker starves while another holds idle connections.
+#include <array>
+#include <atomic>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "core/counter.hpp"
+#include "pool/server_conn.hpp"
+
+namespace keel::pool {
+
+inline constexpr int kMaxWorkers = 256;
+
+/// What one worker reports for one pool. Written by that worker only.
+struct PoolStats {
+  Counter cl_active, cl_waiting, sv_active, sv_idle, sv_connecting;
+  Counter xact_count, query_count, wait_count, wait_us;
+  Counter server_connects, server_connect_errors, wait_timeouts;
+};
+
+class Pool;
+
+/// Process-wide part of a pool.
+struct PoolShared {
+  PoolShared(std::string db, std::string user, const config::DatabaseConfig& dbc, int workers)
+      : database(std::move(db)), user(std::move(user)), settings(dbc.pool), stats(size_t(workers)),
+        workers(workers) {}
+  const std::string database, user;
+  const config::PoolSettings settings;
+  std::atomic<int> open{0};  ///< connected + connecting, over all workers
+  std::vector<PoolStats> stats;
+  std::array<std::atomic<Pool*>, kMaxWorkers> per_worker{};
+  std::array<std::atomic<int>, kMaxWorkers> waiting{};
+  const int workers;
+
+  /// Reserves a slot for one more server connection; false when pool_size is reached.
+  bool try_reserve();
+
+  /// ParameterStatus values of the first server login (any worker), or null before any.
+  std::shared_ptr<const ParamList> server_params() const;
+  void set_server_params(const ParamList& p);
+
+ private:
+  mutable std::mutex params_mu_;
+  std::shared_ptr<const ParamList> params_;
+};
+
+/// Shares PoolShared objects by key across workers. Thread-safe.
+class PoolRegistry {
+ public:
+  explicit PoolRegistry(int workers) : workers_(workers) {}
+  PoolShared& get(const config::DatabaseConfig& db, const std::string& user);
+  /// Snapshot of all pools for the admin console.
+  std::vector<PoolShared*> all() const;
+
+ private:
+  mutable std::mutex mu_;
+  int workers_;
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<PoolShared>> pools_;
+};
+
+/// Per-worker pool. All methods run on the owning worker's thread.
+class Pool {
+ public:
+  Pool(PoolShared& shared, int worker, asio::any_io_executor ex, ServerTarget target,
+       std::vector<asio::io_context*> worker_ios);
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  /// Lends a logged-in server connection, waiting up to query_wait_timeout (ERROR 53300 after).
+  awaitable<Result<ServerConnPtr>> acquire();
+  /// Takes back a connection that is idle on the server (ReadyForQuery 'I', nothing pending).
+  void release(ServerConnPtr c);
+  /// Closes a connection that must not be reused.
+  void discard(ServerConnPtr c);
+  /// Periodic upkeep: idle timeout, lifetime, min_pool_size.
+  void maintain(Clock::time_point now);
+  /// Another worker freed a slot while clients here wait.
+  void on_slot_free();
+  /// Another worker's clients wait while pool_size is reached: close an idle connection here,
+  /// if there is one nobody here wants, so that worker can open its own.
+  void donate_idle();
+
+  PoolShared& shared() { return shared_; }
+  PoolStats& stats() { return shared_.stats[size_t(worker_)]; }
+  const ServerTarget& target() const { return target_; }
+  /// ParameterStatus values of the first server login of this pool (any worker), or null.
+  std::shared_ptr<const ParamList> server_params() const { return shared_.server_params(); }
+
+ private:
+  struct Waiter {
+    explicit Waiter(asio::any_io_executor ex, Clock::time_point deadline) : timer(ex, deadline) {}
+    asio::steady_timer timer;
+    ServerConnPtr conn;
+    bool slot = false;  ///< a connection slot was reserved for this waiter
+  };
+
+  awaitable<Result<ServerConnPtr>> open_reserved();
+  void give_slot_back();
+  void ask_for_donations();
+  void watch_idle(ServerConn& c);
+  void on_idle_readable(uint64_t id);
+  void close_conn(ServerConnPtr c);
+  void update_gauges();
+  bool expired(const ServerConn& c, Clock::time_point now) const;
+  int my_min_share() const;
+  int local_total() const { return int(idle_.size()) + active_ + connecting_; }
+
+  PoolShared& shared_;
+  int worker_;
+  asio::any_io_executor ex_;
+  ServerTarget target_;
+  std::vector<asio::io_context*> worker_ios_;
+  std::vector<ServerConnPtr> idle_;  ///< newest at the back
+  std::deque<Waiter*> waiters_;
+  int active_ = 0, connecting_ = 0;
+};
+
+}  // namespace keel::pool

@@ -1,0 +1,56 @@
+#pragma once
+// One logged-in connection to a PostgreSQL server. Owned by exactly one of: its pool's idle
+// list, a session that holds it, or a coroutine resetting it. Lives on one worker.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/result.hpp"
+#include "net/asio.hpp"
+
+namespace keel::pool {
+
+using ParamList = std::vector<std::pair<std::string, std::string>>;
+
+/// Where and as whom to log in.
+struct ServerTarget {
+  std::string host;
+  uint16_t port = 5432;
+  std::string dbname;
+  std::string user;
+  std::optional<std::string> password;
+  double connect_timeout = 5;
+};
+
+class ServerConn {
+ public:
+  explicit ServerConn(asio::any_io_executor ex) : sock(ex) {}
+
+  tcp::socket sock;
+  tcp::endpoint endpoint;
+  uint64_t id = 0;
+  int32_t pid = 0, secret = 0;  ///< the server's BackendKeyData, for cancel
+  Clock::time_point created{}, idle_since{};
+  ParamList params;             ///< ParameterStatus values reported at login
+};
+using ServerConnPtr = std::unique_ptr<ServerConn>;
+
+/// Connects and logs in (SCRAM-SHA-256, md5, password or trust), within target.connect_timeout.
+/// A server-sent error is returned as it came (its SQLSTATE), as severity ERROR.
+awaitable<Result<ServerConnPtr>> connect_server(const ServerTarget& target);
+
+/// Runs one simple query to completion (used for resets: ROLLBACK, DISCARD ALL), discarding
+/// results; fails on a server error, EOF or deadline.
+awaitable<Status> run_simple(ServerConn& c, std::string sql, Clock::time_point deadline);
+
+/// Sends a CancelRequest for (pid, secret) on a fresh connection to ep; returns once the server
+/// has closed that connection (the backend has been signalled), or after 5 s.
+awaitable<void> cancel_request(tcp::endpoint ep, int32_t pid, int32_t secret);
+
+/// The same, fire and forget.
+void send_cancel(asio::any_io_executor ex, tcp::endpoint ep, int32_t pid, int32_t secret);
+
+}  // namespace keel::pool

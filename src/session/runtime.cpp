@@ -1,0 +1,33 @@
+#include "session/runtime.hpp"
+
+#include "auth/crypto.hpp"
+#include "session/worker_context.hpp"
+
+namespace keel::session {
+
+Runtime::Runtime(config::ConfigPtr cfg)
+    : config(std::move(cfg)), registry(config->workers), mock_seed(auth::random_bytes(32)) {
+  for (int i = 0; i < config->workers; ++i) workers.push_back(std::make_unique<net::Worker>(i));
+  for (auto& w : workers) contexts.push_back(std::make_unique<WorkerContext>(*this, *w));
+}
+
+Runtime::~Runtime() { stop(); }
+
+std::vector<asio::io_context*> Runtime::ios() const {
+  std::vector<asio::io_context*> out;
+  for (auto& w : workers) out.push_back(&w->io());
+  return out;
+}
+
+void Runtime::start() {
+  for (auto& c : contexts) c->listen();
+  for (auto& c : contexts) c->start();
+  for (auto& w : workers) w->start();
+}
+
+void Runtime::stop() {
+  for (auto& w : workers) w->stop();
+  for (auto& w : workers) w->join();
+}
+
+}  // namespace keel::session

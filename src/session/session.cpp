@@ -1,0 +1,270 @@
+// Session lifecycle, startup and authentication (protocol-flow: Start-up).
+#include "session/session.hpp"
+
+#include <boost/asio/read.hpp>
+
+#include "auth/scram.hpp"
+#include "core/log.hpp"
+#include "net/deadline.hpp"
+#include "protocol/encoder.hpp"
+#include "protocol/frame.hpp"
+#include "protocol/messages.hpp"
+#include "protocol/startup.hpp"
+#include "session/runtime.hpp"
+#include "session/worker_context.hpp"
+
+namespace keel::session {
+
+namespace {
+constexpr auto kLoginTimeout = std::chrono::seconds(60);
+constexpr uint32_t kMaxAuthMessage = 10000;
+}  // namespace
+
+Session::Session(WorkerContext& ctx, tcp::socket sock)
+    : ctx_(ctx), client_(std::move(sock)), cfg_(ctx.runtime().config),
+      id_(ctx.runtime().next_client_id.fetch_add(1, std::memory_order_relaxed)),
+      last_activity_(Clock::now()), pump_signal_(client_.get_executor()) {}
+
+Session::~Session() {
+  if (key_pid_) ctx_.unregister_session(key_pid_);
+  if (pool_ && counted_) pool_->stats().cl_active.add(-1);
+  ctx_.runtime().clients.fetch_sub(1, std::memory_order_relaxed);
+}
+
+std::string Session::ids() const { return fmt::format("w{} c{}", ctx_.id(), id_); }
+
+void Session::start() {
+  asio::co_spawn(client_.get_executor(), [self = shared_from_this()]() { return self->run(); }, asio::detached);
+}
+
+awaitable<bool> Session::send(const std::string& bytes) {
+  auto [ec, n] = co_await asio::async_write(client_, asio::buffer(bytes), nothrow);
+  co_return !ec;
+}
+
+awaitable<void> Session::fatal(const PgError& e) {
+  std::string out;
+  protocol::Encoder(out).error_response(e);
+  co_await send(out);
+  KEEL_INFO(ids(), "closing: {} ({})", e.message, e.sqlstate);
+}
+
+awaitable<void> Session::run() {
+  std::vector<uint8_t> in;
+  bool ok;
+  {
+    net::DeadlineGuard login_deadline(client_, Clock::now() + kLoginTimeout);
+    ok = co_await startup(in);
+    if (ok) ok = co_await authenticate(in);
+    if (ok) ok = co_await attach_pool();
+  }
+  if (ok) {
+    co_await serve(std::move(in));
+  } else {
+    reader_done_ = client_gone_ = true;
+  }
+  error_code ec;
+  client_.close(ec);
+}
+
+/// Reads the startup packet, answering SSLRequest/GSSENCRequest with 'N' and routing
+/// CancelRequest. Returns true with user_/database_ set when a StartupMessage was accepted.
+awaitable<bool> Session::startup(std::vector<uint8_t>& in) {
+  for (;;) {
+    auto sp = protocol::decode_startup(in.data(), in.size());
+    if (sp.kind == protocol::StartupPacket::Kind::need_more) {
+      uint8_t tmp[4096];
+      auto [ec, n] = co_await client_.async_read_some(asio::buffer(tmp), nothrow);
+      if (ec) co_return false;
+      in.insert(in.end(), tmp, tmp + n);
+      continue;
+    }
+    if (sp.kind == protocol::StartupPacket::Kind::error) {
+      co_await fatal(PgError::fatal(sqlstate::protocol_violation, std::string(sp.error)));
+      co_return false;
+    }
+    in.erase(in.begin(), in.begin() + long(sp.size));
+    switch (sp.kind) {
+      case protocol::StartupPacket::Kind::ssl_request:
+      case protocol::StartupPacket::Kind::gss_request:
+        // TLS and GSSAPI encryption are not offered (yet): 'N', then the client goes on in clear.
+        if (!co_await send("N")) co_return false;
+        continue;
+      case protocol::StartupPacket::Kind::cancel:
+        ctx_.route_cancel(sp.cancel_pid, sp.cancel_secret);
+        co_return false;
+      default:
+        break;
+    }
+    if (sp.major != 3) {
+      co_await fatal(PgError::fatal(sqlstate::feature_not_supported,
+                                    fmt::format("unsupported frontend protocol {}.{}: server supports 3.0", sp.major, sp.minor)));
+      co_return false;
+    }
+    std::vector<std::string> unknown;
+    for (auto& [k, v] : sp.params) {
+      if (k == "user") user_ = v;
+      else if (k == "database") database_ = v;
+      else if (k == "replication" && v != "false" && v != "off" && v != "0") {
+        co_await fatal(PgError::fatal(sqlstate::feature_not_supported, "replication connections are not supported through keel"));
+        co_return false;
+      } else if (k.rfind("_pq_.", 0) == 0) unknown.push_back(k);
+    }
+    if (sp.minor > 0 || !unknown.empty()) {
+      std::string out;
+      protocol::Encoder(out).negotiate_protocol_version(0, unknown);
+      if (!co_await send(out)) co_return false;
+    }
+    if (user_.empty()) {
+      co_await fatal(PgError::fatal(sqlstate::invalid_authorization, "no PostgreSQL user name specified in startup packet"));
+      co_return false;
+    }
+    if (database_.empty()) database_ = user_;
+    if (ctx_.runtime().clients.load(std::memory_order_relaxed) > cfg_->max_client_conn) {
+      co_await fatal(PgError::fatal(sqlstate::too_many_connections, "sorry, too many clients already"));
+      co_return false;
+    }
+    co_return true;
+  }
+}
+
+/// Reads one typed message during authentication (bounded to kMaxAuthMessage bytes).
+awaitable<std::optional<std::pair<char, std::string>>> Session::read_auth_message(std::vector<uint8_t>& in) {
+  for (;;) {
+    uint32_t cont = 0;
+    auto f = protocol::next_frame(in.data(), in.size(), cont, kMaxAuthMessage, kMaxAuthMessage);
+    if (f.kind == protocol::Frame::Kind::whole) {
+      std::pair<char, std::string> m{f.type, std::string(reinterpret_cast<const char*>(in.data() + 5), f.size - 5)};
+      in.erase(in.begin(), in.begin() + long(f.size));
+      co_return m;
+    }
+    if (f.kind != protocol::Frame::Kind::need_more) {
+      co_await fatal(PgError::fatal(sqlstate::protocol_violation, "invalid message length during authentication"));
+      co_return std::nullopt;
+    }
+    uint8_t tmp[4096];
+    auto [ec, n] = co_await client_.async_read_some(asio::buffer(tmp), nothrow);
+    if (ec) co_return std::nullopt;
+    in.insert(in.end(), tmp, tmp + n);
+  }
+}
+
+/// SCRAM-SHA-256 against the configured verifier (or trust). An unknown user runs the same
+/// exchange against a mock verifier and gets the same 28P01 as a wrong password.
+awaitable<bool> Session::authenticate(std::vector<uint8_t>& in) {
+  const auto* user = cfg_->user(user_);
+  if (cfg_->auth_type == config::AuthType::scram_sha_256) {
+    std::string out;
+    protocol::Encoder(out).auth_sasl("SCRAM-SHA-256");
+    if (!co_await send(out)) co_return false;
+    std::optional<auth::ScramVerifier> verifier;
+    if (user && user->verifier) verifier = *user->verifier;
+    auth::ScramServer scram(std::move(verifier), user_, ctx_.runtime().mock_seed);
+    auto expect_password = [&](std::optional<std::pair<char, std::string>>& m) -> bool { return m && m->first == 'p'; };
+    auto m = co_await read_auth_message(in);
+    if (!m) co_return false;
+    if (!expect_password(m)) {
+      co_await fatal(PgError::fatal(sqlstate::protocol_violation, "expected SASL response"));
+      co_return false;
+    }
+    auto init = protocol::parse_sasl_initial(m->second);
+    if (!init || init->mechanism != "SCRAM-SHA-256") {
+      co_await fatal(PgError::fatal(sqlstate::protocol_violation, "client selected an invalid SASL authentication mechanism"));
+      co_return false;
+    }
+    auto first = scram.handle_client_first(init->data);
+    if (!first) {
+      co_await fatal(first.error());
+      co_return false;
+    }
+    out.clear();
+    protocol::Encoder(out).auth_sasl_continue(*first);
+    if (!co_await send(out)) co_return false;
+    m = co_await read_auth_message(in);
+    if (!m) co_return false;
+    if (!expect_password(m)) {
+      co_await fatal(PgError::fatal(sqlstate::protocol_violation, "expected SASL response"));
+      co_return false;
+    }
+    auto final_msg = scram.handle_client_final(m->second);
+    if (!final_msg) {
+      co_await fatal(final_msg.error());
+      co_return false;
+    }
+    out.clear();
+    protocol::Encoder(out).auth_sasl_final(*final_msg);
+    if (!co_await send(out)) co_return false;
+  }
+  co_return true;
+}
+
+/// Finds the database and pool, learns the server's parameters if this pool has none yet, and
+/// completes the startup (AuthenticationOk, ParameterStatus..., BackendKeyData, ReadyForQuery).
+awaitable<bool> Session::attach_pool() {
+  std::string out;
+  protocol::Encoder enc(out);
+  if (database_ == "keel") {
+    if (!cfg_->is_admin(user_)) {
+      co_await fatal(PgError::fatal(sqlstate::invalid_authorization, "user \"" + user_ + "\" may not use the admin console"));
+      co_return false;
+    }
+    admin_ = true;
+    enc.auth_ok().parameter_status("server_version", "15.0 (keel admin)").parameter_status("client_encoding", "UTF8")
+        .parameter_status("server_encoding", "UTF8").parameter_status("DateStyle", "ISO, MDY")
+        .parameter_status("integer_datetimes", "on").parameter_status("standard_conforming_strings", "on");
+  } else {
+    db_ = cfg_->database(database_);
+    if (!db_) {
+      co_await fatal(PgError::fatal(sqlstate::invalid_catalog_name, "database \"" + database_ + "\" does not exist"));
+      co_return false;
+    }
+    mode_ = db_->pool.mode;
+    pool_ = &ctx_.pool_for(*db_, user_);
+    pool_->stats().cl_active.add();
+    counted_ = true;
+    if (!pool_->server_params()) {
+      auto r = co_await pool_->acquire();
+      if (!r) {
+        PgError e = r.take_error();
+        e.severity = Severity::fatal;
+        co_await fatal(e);
+        co_return false;
+      }
+      pool_->release(std::move(r.value()));
+    }
+    enc.auth_ok();
+    auto params = pool_->server_params();
+    for (auto& [k, v] : *params) enc.parameter_status(k, v);
+  }
+  key_pid_ = ctx_.register_session(shared_from_this());
+  key_secret_ = 0;
+  while (key_secret_ == 0) {
+    auto r = auth::random_bytes(4);
+    std::memcpy(&key_secret_, r.data(), 4);
+  }
+  enc.backend_key_data(key_pid_, key_secret_).ready_for_query('I');
+  KEEL_DEBUG(ids(), "login user={} database={}", user_, database_);
+  co_return co_await send(out);
+}
+
+void Session::cancel(int32_t secret) {
+  if (!auth::constant_time_equal(std::string_view(reinterpret_cast<const char*>(&secret), 4),
+                                 std::string_view(reinterpret_cast<const char*>(&key_secret_), 4)))
+    return;
+  if (server_ && pending_ > 0) {
+    KEEL_INFO(ids(), "cancel forwarded to server pid {}", server_->pid);
+    pool::send_cancel(client_.get_executor(), server_->endpoint, server_->pid, server_->secret);
+  }
+}
+
+void Session::check_idle(Clock::time_point now) {
+  if (!db_ || db_->pool.client_idle_timeout <= 0 || !parked_ || idle_killed_) return;
+  if (!settled() || tx_status_ != 'I' || pump_writing_) return;  // waiting on the server is not idle
+  if (now - last_activity_ > std::chrono::duration<double>(db_->pool.client_idle_timeout)) {
+    idle_killed_ = true;
+    error_code ec;
+    client_.cancel(ec);
+  }
+}
+
+}  // namespace keel::session

@@ -1,0 +1,106 @@
+#pragma once
+// One client connection, from startup to close. Lives on one worker.
+//
+// Phases (run()): startup → authentication → ready. In the ready phase two coroutines share the
+// session: the client reader (serve(): client bytes → decisions → server) and, while a server
+// connection is attached, the server pump (pump(): server bytes → client). Only one writes to
+// the client at a time: the pump while a server is attached, the reader otherwise.
+//
+// Transaction mode: a server is attached when a message needs one and released when the server
+// reports ReadyForQuery 'I' with nothing the client sent still unanswered. Session mode: attached
+// at the first message, kept until the client leaves, then reset with DISCARD ALL.
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "core/buffer_pool.hpp"
+#include "core/pg_error.hpp"
+#include "net/asio.hpp"
+#include "net/signal.hpp"
+#include "pool/pool.hpp"
+
+namespace keel::session {
+
+class WorkerContext;
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(WorkerContext& ctx, tcp::socket sock);
+  ~Session();
+
+  /// Spawns the session's coroutine on its worker.
+  void start();
+  /// A CancelRequest with this session's key: forward it to the server connection it holds now.
+  void cancel(int32_t secret);
+  /// Sweep: disconnect when idle past client_idle_timeout.
+  void check_idle(Clock::time_point now);
+
+ private:
+  // Phases.
+  awaitable<void> run();
+  awaitable<bool> startup(std::vector<uint8_t>& in);
+  awaitable<bool> authenticate(std::vector<uint8_t>& in);
+  awaitable<bool> attach_pool();
+  awaitable<void> serve(std::vector<uint8_t> leftover);
+  awaitable<void> pump();
+
+  // Reader helpers (serve).
+  struct Reader;
+  awaitable<bool> on_client_message(Reader& r, char type, uint32_t length);
+  awaitable<bool> ensure_server(Reader& r, char type);
+  void account(char type);
+  awaitable<bool> flush(Reader& r);
+  awaitable<void> admin_query(std::string_view sql);
+  awaitable<void> finish_reader();
+
+  // Server helpers (pump).
+  awaitable<void> finish_pump(bool server_dead);
+  awaitable<bool> start_drain();
+  void on_server_message(char type, const uint8_t* body, uint32_t len);
+  bool settled() const { return pending_ == 0 && !unsynced_ && !copy_in_; }
+
+  // Client output.
+  awaitable<bool> send(const std::string& bytes);
+  awaitable<void> fatal(const PgError& e);
+  awaitable<std::optional<std::pair<char, std::string>>> read_auth_message(std::vector<uint8_t>& in);
+
+  std::string ids() const;
+
+  WorkerContext& ctx_;
+  tcp::socket client_;
+  config::ConfigPtr cfg_;
+  uint64_t id_;
+  int32_t key_pid_ = 0, key_secret_ = 0;
+  std::string user_, database_;
+  const config::DatabaseConfig* db_ = nullptr;
+  config::PoolMode mode_ = config::PoolMode::transaction;
+  bool admin_ = false;
+  bool counted_ = false;
+  pool::Pool* pool_ = nullptr;
+
+  // Server attachment and the exchange's accounting (see session.cpp for the rules).
+  pool::ServerConnPtr server_;
+  bool pump_running_ = false;
+  bool pump_writing_ = false;
+  int pending_ = 0;          ///< ReadyForQuery messages the server still owes
+  bool unsynced_ = false;    ///< extended-query messages forwarded since the last Sync
+  int syncs_since_cmd_ = 0;  ///< Syncs since the last Execute/Query (swallowed if that started COPY IN)
+  bool copy_in_ = false;     ///< the server is in COPY IN (CopyInResponse seen)
+  char tx_status_ = 'I';
+  bool last_cmd_extended_ = false;  ///< the last command was Execute (true) or Query/FunctionCall
+  bool server_fatal_seen_ = false;
+  bool drain_started_ = false;
+
+  // Lifecycle.
+  bool client_gone_ = false;  ///< the client left or is being closed: the pump stops writing to it
+  bool reader_done_ = false;  ///< the reader has ended: the pump may write to the server to reset it
+  bool closing_ = false;      ///< the pump closed the client (server died)
+  bool idle_killed_ = false;
+  bool parked_ = false;       ///< the reader waits for the client with no bytes buffered
+  Clock::time_point last_activity_;
+  net::Signal pump_signal_;    ///< wakes the reader when the pump stops writing or ends
+};
+
+}  // namespace keel::session

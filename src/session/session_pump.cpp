@@ -1,0 +1,164 @@
+// The ready phase, server side: forward server bytes to the client as they come (never
+// re-encoded), watch ReadyForQuery and COPY responses, and release or reset the server
+// connection when the exchange is over.
+#include <cstring>
+#include <optional>
+
+#include "core/log.hpp"
+#include "net/deadline.hpp"
+#include "protocol/encoder.hpp"
+#include "protocol/frame.hpp"
+#include "protocol/messages.hpp"
+#include "session/session.hpp"
+#include "session/worker_context.hpp"
+
+namespace keel::session {
+
+namespace {
+constexpr auto kDrainTimeout = std::chrono::seconds(10);
+constexpr auto kResetTimeout = std::chrono::seconds(10);
+constexpr uint32_t kMaxServerMessage = 0x7fffffff;
+}  // namespace
+
+void Session::on_server_message(char type, const uint8_t* body, uint32_t len) {
+  switch (type) {
+    case 'Z':
+      if (len == 1) tx_status_ = char(body[0]);
+      if (pending_ > 0) --pending_;
+      copy_in_ = false;
+      if (tx_status_ == 'I') pool_->stats().xact_count.add();
+      break;
+    case 'G':
+    case 'W':
+      copy_in_ = true;
+      break;
+    case 'E':
+      if (auto e = protocol::parse_error({reinterpret_cast<const char*>(body), len}); e && e->is_fatal())
+        server_fatal_seen_ = true;
+      break;
+    default:
+      break;
+  }
+}
+
+awaitable<void> Session::pump() {
+  auto& buffers = ctx_.worker().buffers();
+  Buffer buf;
+  size_t wr = 0;
+  uint32_t cont = 0;
+  bool server_dead = false;
+  std::optional<net::DeadlineGuard> drain_deadline;
+  for (;;) {
+    if (client_gone_ && reader_done_) {
+      if (settled() && wr == 0) break;
+      if (!drain_started_) {
+        drain_deadline.emplace(server_->sock, Clock::now() + kDrainTimeout);
+        if (!co_await start_drain()) { server_dead = true; break; }
+        continue;
+      }
+    }
+    if (wr == 0) {
+      buf.reset();  // nothing partial: wait without holding a buffer
+      auto [ec] = co_await server_->sock.async_wait(tcp::socket::wait_read, nothrow);
+      if (ec == asio::error::operation_aborted && client_gone_ && server_->sock.is_open()) continue;
+      if (ec) { server_dead = true; break; }
+    }
+    if (!buf) buf = buffers.get();
+    auto [ec, n] = co_await server_->sock.async_read_some(asio::buffer(buf.data() + wr, BufferPool::kSize - wr), nothrow);
+    if (ec == asio::error::operation_aborted && client_gone_ && server_->sock.is_open()) continue;
+    if (ec) { server_dead = true; break; }
+    wr += n;
+    size_t pos = 0;
+    bool bad = false;
+    while (pos < wr) {
+      auto f = protocol::next_frame(buf.data() + pos, wr - pos, cont, BufferPool::kSize, kMaxServerMessage);
+      if (f.kind == protocol::Frame::Kind::need_more) break;
+      if (f.kind == protocol::Frame::Kind::error) { bad = true; break; }
+      if (f.kind == protocol::Frame::Kind::whole) on_server_message(f.type, buf.data() + pos + 5, f.length - 4);
+      pos += f.size;
+    }
+    if (bad) {
+      KEEL_WARN(ids(), "invalid message from server; closing it");
+      server_dead = true;
+      break;
+    }
+    if (pos > 0 && !client_gone_) {
+      pump_writing_ = true;
+      auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(buf.data(), pos), nothrow);
+      pump_writing_ = false;
+      pump_signal_.notify();
+      if (wec) client_gone_ = true;  // the reader sees it too, ends, and wakes us to drain
+    }
+    if (pos < wr) std::memmove(buf.data(), buf.data() + pos, wr - pos);
+    wr -= pos;
+    if (!client_gone_ && settled() && wr == 0 && tx_status_ == 'I' && mode_ == config::PoolMode::transaction) {
+      // The transaction is over and the client owes nothing: the connection goes back.
+      pool_->release(std::move(server_));
+      pump_running_ = false;
+      pump_signal_.notify();
+      co_return;
+    }
+  }
+  drain_deadline.reset();
+  co_await finish_pump(server_dead);
+}
+
+/// The client left with work outstanding: cancel what runs, end a COPY, close an open
+/// extended-query exchange, so the server comes back to ReadyForQuery.
+awaitable<bool> Session::start_drain() {
+  drain_started_ = true;
+  // Cancel what still runs, and wait until the server has taken the cancel, so it cannot land on
+  // the reset or on the next client's statement. A COPY IN only waits for us: CopyFail ends it.
+  if (pending_ > 0 && !copy_in_) co_await pool::cancel_request(server_->endpoint, server_->pid, server_->secret);
+  std::string out;
+  protocol::Encoder enc(out);
+  if (copy_in_) {
+    enc.copy_fail("client disconnected");
+    copy_in_ = false;
+    if (last_cmd_extended_) unsynced_ = true;
+  }
+  if (unsynced_) {
+    enc.sync();
+    ++pending_;
+    unsynced_ = false;
+  }
+  if (out.empty()) co_return true;
+  auto [ec, n] = co_await asio::async_write(server_->sock, asio::buffer(out), nothrow);
+  co_return !ec;
+}
+
+/// The exchange is over because the client left (reset and return the connection) or the
+/// server died (tell the client, close both).
+awaitable<void> Session::finish_pump(bool server_dead) {
+  pool::ServerConnPtr c = std::move(server_);
+  if (server_dead) {
+    KEEL_INFO(ids(), "server connection pid {} lost", c->pid);
+    pool_->discard(std::move(c));
+    pump_running_ = false;
+    pump_signal_.notify();
+    if (!client_gone_) {
+      client_gone_ = closing_ = true;
+      if (!server_fatal_seen_) {
+        std::string out;
+        protocol::Encoder(out).error_response(
+            PgError::fatal(sqlstate::connection_failure, "server connection lost; the transaction, if any, is lost"));
+        co_await send(out);
+      }
+      error_code ec;
+      client_.shutdown(tcp::socket::shutdown_both, ec);
+      client_.cancel(ec);
+    }
+    co_return;
+  }
+  bool ok = true;
+  auto deadline = Clock::now() + kResetTimeout;
+  if (tx_status_ != 'I') ok = bool(co_await pool::run_simple(*c, "ROLLBACK", deadline));
+  if (ok && mode_ == config::PoolMode::session) ok = bool(co_await pool::run_simple(*c, "DISCARD ALL", deadline));
+  tx_status_ = 'I';
+  if (ok) pool_->release(std::move(c));
+  else pool_->discard(std::move(c));
+  pump_running_ = false;
+  pump_signal_.notify();
+}
+
+}  // namespace keel::session

@@ -1,0 +1,299 @@
+// The ready phase, client side: split client bytes into messages, attach a server when one is
+// needed, forward in batches, keep the accounting that tells the pump when the server is free.
+//
+// Accounting rules (protocol-flow: Extended Query, COPY):
+// - Query, FunctionCall and Sync each earn one ReadyForQuery: pending_ counts them.
+// - Parse/Bind/Describe/Close/Execute leave state on the server until a Sync: unsynced_.
+// - The server ignores Sync and Flush during COPY IN; libpq sends a Sync right after an
+//   extended-query COPY and another after CopyDone. Syncs sent since the COPY's Execute are
+//   therefore taken off pending_ when the client ends the COPY (CopyDone/CopyFail).
+// - Invariant: every byte forwarded leaves pending_ > 0, unsynced_ or copy_in_ set, so the pump
+//   never releases a server connection while client bytes for it are in flight. Flush and COPY
+//   messages that would break this (nothing outstanding) are no-ops for the server and dropped.
+#include <cstring>
+
+#include "admin/console.hpp"
+#include "core/log.hpp"
+#include "protocol/encoder.hpp"
+#include "protocol/frame.hpp"
+#include "session/runtime.hpp"
+#include "session/session.hpp"
+#include "session/worker_context.hpp"
+
+namespace keel::session {
+
+namespace {
+bool valid_type(char t) { return protocol::is_frontend_type(t) && t != 'p'; }
+}  // namespace
+
+struct Session::Reader {
+  Buffer buf;
+  size_t rd = 0;   ///< next unparsed byte
+  size_t wr = 0;   ///< end of valid bytes
+  size_t fwd = 0;  ///< start of parsed bytes not yet forwarded (all for the attached server)
+  uint32_t cont = 0;          ///< body bytes still owed by a streamed (large) message
+  bool cont_forward = false;  ///< ... and whether they go to the server or are dropped
+  bool discard_until_sync = false;
+  protocol::Frame frame;      ///< the frame being handled
+};
+
+awaitable<void> Session::serve(std::vector<uint8_t> leftover) {
+  Reader r;
+  auto& buffers = ctx_.worker().buffers();
+  if (!leftover.empty()) {
+    r.buf = buffers.get();
+    std::memcpy(r.buf.data(), leftover.data(), leftover.size());
+    r.wr = leftover.size();
+  }
+  const uint32_t max_msg = cfg_->max_message_size;
+  bool keep = true;
+  while (keep) {
+    if (r.rd == r.wr) {
+      // Nothing buffered: park on the socket without a buffer.
+      r.rd = r.wr = r.fwd = 0;
+      r.buf.reset();
+      parked_ = true;
+      auto [ec] = co_await client_.async_wait(tcp::socket::wait_read, nothrow);
+      parked_ = false;
+      if (ec || closing_) {
+        if (idle_killed_ && !closing_ && !pump_writing_)
+          co_await fatal(PgError::fatal(sqlstate::idle_session_timeout, "terminating connection due to client_idle_timeout"));
+        break;
+      }
+    }
+    if (!r.buf) r.buf = buffers.get();
+    if (r.rd > 0 && r.wr == BufferPool::kSize) {
+      std::memmove(r.buf.data(), r.buf.data() + r.rd, r.wr - r.rd);
+      r.wr -= r.rd;
+      r.rd = r.fwd = 0;
+    }
+    auto [ec, n] = co_await client_.async_read_some(asio::buffer(r.buf.data() + r.wr, BufferPool::kSize - r.wr), nothrow);
+    if (ec || closing_) break;
+    last_activity_ = Clock::now();
+    r.wr += n;
+    for (;;) {
+      r.frame = protocol::next_frame(r.buf.data() + r.rd, r.wr - r.rd, r.cont, BufferPool::kSize, max_msg);
+      auto& f = r.frame;
+      if (f.kind == protocol::Frame::Kind::need_more) {
+        // Judge the type as soon as the header is in, not after waiting for a body that a
+        // confused client may never send (a second startup packet, garbage).
+        if (r.cont == 0 && r.wr - r.rd >= 5 && !valid_type(char(r.buf.data()[r.rd]))) {
+          co_await on_client_message(r, char(r.buf.data()[r.rd]), 0);  // always FATAL
+          keep = false;
+        }
+        break;
+      }
+      if (f.kind == protocol::Frame::Kind::error) {
+        keep = false;
+        co_await finish_reader();
+        PgError e = PgError::fatal(sqlstate::protocol_violation, "message exceeds max_message_size");
+        if (f.length < 4) e.message = "invalid message length";
+        co_await fatal(e);
+        co_return;
+      }
+      if (f.kind == protocol::Frame::Kind::tail) {
+        if (!r.cont_forward) {
+          if (!co_await flush(r)) { keep = false; break; }
+          r.fwd = r.rd + f.size;
+        }
+        r.rd += f.size;
+        continue;
+      }
+      if (!co_await on_client_message(r, f.type, f.length)) { keep = false; break; }
+    }
+    if (keep) keep = co_await flush(r);
+    if (keep && r.rd > 0 && r.rd < r.wr) {
+      // Keep the partial message at the front; the buffer is reused for the next read.
+      std::memmove(r.buf.data(), r.buf.data() + r.rd, r.wr - r.rd);
+      r.wr -= r.rd;
+      r.rd = r.fwd = 0;
+    }
+  }
+  co_await finish_reader();
+}
+
+/// Forwards [fwd, rd) to the attached server. Precondition: bytes there only while attached.
+awaitable<bool> Session::flush(Reader& r) {
+  if (r.fwd == r.rd) co_return !closing_;
+  size_t begin = r.fwd;
+  r.fwd = r.rd;
+  if (!server_) co_return !closing_;
+  auto [ec, n] = co_await asio::async_write(server_->sock, asio::buffer(r.buf.data() + begin, r.rd - begin), nothrow);
+  co_return !ec && !closing_;
+}
+
+namespace {
+bool needs_server(char t) {
+  switch (t) {
+    case 'Q': case 'F': case 'P': case 'B': case 'D': case 'C': case 'E': case 'S':
+      return true;
+    default:
+      return false;
+  }
+}
+}  // namespace
+
+/// Handles the message whose header is at r.rd (whole, or the head of a streamed one).
+/// Returns false when the reader must stop (Terminate, FATAL, client or server gone).
+awaitable<bool> Session::on_client_message(Reader& r, char type, uint32_t length) {
+  const auto& f = r.frame;
+  auto take = [&] {
+    r.rd += f.size;
+    if (f.kind == protocol::Frame::Kind::head) r.cont_forward = true;
+  };
+  auto drop = [&]() -> awaitable<bool> {
+    if (!co_await flush(r)) co_return false;
+    r.rd += f.size;
+    r.fwd = r.rd;
+    if (f.kind == protocol::Frame::Kind::head) r.cont_forward = false;
+    co_return true;
+  };
+  if (!protocol::is_frontend_type(type) || type == 'p') {
+    co_await flush(r);
+    co_await finish_reader();
+    // (No conditional expressions inside co_await: GCC 12 destroys their temporaries twice.)
+    std::string why = "unexpected password message";
+    if (type != 'p') why = fmt::format("invalid frontend message type {}", int(uint8_t(type)));
+    PgError e = PgError::fatal(sqlstate::protocol_violation, std::move(why));
+    co_await fatal(e);
+    co_return false;
+  }
+  if (type == 'X') {
+    co_await flush(r);
+    co_return false;
+  }
+  if (admin_ || r.discard_until_sync) {
+    bool whole = f.kind == protocol::Frame::Kind::whole;
+    std::string sql;
+    if (admin_ && type == 'Q' && whole && f.size > 6)
+      sql.assign(reinterpret_cast<const char*>(r.buf.data() + r.rd + 5), f.size - 6);
+    if (!co_await drop()) co_return false;
+    std::string out;
+    protocol::Encoder enc(out);
+    if (type == 'S') {
+      r.discard_until_sync = false;
+      enc.ready_for_query('I');
+    } else if (admin_ && type == 'Q') {
+      co_await admin_query(sql);
+      co_return true;
+    } else if (admin_ && !r.discard_until_sync && needs_server(type)) {
+      enc.error_response(PgError::error(sqlstate::feature_not_supported, "the admin console supports simple queries only"));
+      r.discard_until_sync = true;
+    }
+    if (out.empty()) co_return true;
+    co_return co_await send(out);
+  }
+  switch (type) {
+    case 'd': case 'c': case 'f':
+      if (!server_ || !copy_in_) co_return co_await drop();
+      break;
+    case 'H':
+      if (!server_ || settled()) co_return co_await drop();
+      break;
+    default:
+      if (!server_ && needs_server(type)) {
+        bool ok = co_await ensure_server(r, type);
+        if (!ok) co_return false;
+      }
+      if (!server_) co_return true;  // answered with an error; the message was dropped
+  }
+  account(type);
+  take();
+  co_return true;
+}
+
+/// Attaches a server connection for a message that needs one. On failure the message is
+/// dropped and the client gets the error at the point PostgreSQL would give it: at once with
+/// ReadyForQuery for Query/FunctionCall/Sync, else after skipping to the next Sync.
+awaitable<bool> Session::ensure_server(Reader& r, char type) {
+  auto res = co_await pool_->acquire();
+  if (closing_) co_return false;
+  if (res) {
+    server_ = std::move(res.value());
+    pump_running_ = true;
+    drain_started_ = false;
+    asio::co_spawn(client_.get_executor(), [self = shared_from_this()]() { return self->pump(); }, asio::detached);
+    co_return true;
+  }
+  const auto& f = r.frame;
+  r.rd += f.size;
+  r.fwd = r.rd;
+  if (f.kind == protocol::Frame::Kind::head) r.cont_forward = false;
+  std::string out;
+  protocol::Encoder enc(out);
+  PgError e = res.take_error();
+  e.severity = Severity::error;
+  enc.error_response(e);
+  if (type == 'Q' || type == 'F' || type == 'S') enc.ready_for_query('I');
+  else r.discard_until_sync = true;
+  co_return co_await send(out);
+}
+
+void Session::account(char type) {
+  switch (type) {
+    case 'Q':
+    case 'F':
+      ++pending_;
+      syncs_since_cmd_ = 0;
+      last_cmd_extended_ = false;
+      pool_->stats().query_count.add();
+      break;
+    case 'S':
+      ++pending_;
+      unsynced_ = false;
+      ++syncs_since_cmd_;
+      break;
+    case 'E':
+      unsynced_ = true;
+      syncs_since_cmd_ = 0;
+      last_cmd_extended_ = true;
+      pool_->stats().query_count.add();
+      break;
+    case 'P': case 'B': case 'D': case 'C':
+      unsynced_ = true;
+      break;
+    case 'c': case 'f':
+      pending_ = std::max(0, pending_ - syncs_since_cmd_);
+      syncs_since_cmd_ = 0;
+      copy_in_ = false;
+      if (last_cmd_extended_) unsynced_ = true;
+      break;
+    default:
+      break;
+  }
+}
+
+awaitable<void> Session::admin_query(std::string_view sql) {
+  std::string out = admin::execute(ctx_.runtime().registry, sql);
+  protocol::Encoder(out).ready_for_query('I');
+  co_await send(out);
+}
+
+/// The reader is done: let the pump (if any) reset and return the server connection.
+awaitable<void> Session::finish_reader() {
+  if (reader_done_) co_return;
+  reader_done_ = client_gone_ = true;
+  if (pump_running_) {
+    if (pump_writing_) {
+      // Give the pump a moment to finish its write so nothing we send interleaves with it.
+      asio::steady_timer t(client_.get_executor(), std::chrono::seconds(1));
+      t.async_wait([w = weak_from_this()](error_code ec) {
+        if (auto self = w.lock(); self && !ec) self->pump_signal_.notify();
+      });
+      while (pump_writing_ && pump_running_) {
+        co_await pump_signal_.wait();
+        if (Clock::now() >= t.expiry()) break;
+      }
+      if (pump_writing_) {
+        error_code ec;
+        client_.close(ec);
+      }
+    }
+    if (server_) {
+      error_code ec;
+      server_->sock.cancel(ec);  // wakes the pump, which now drains and resets
+    }
+  }
+}
+
+}  // namespace keel::session

@@ -1,0 +1,119 @@
+#include "session/worker_context.hpp"
+
+#include "core/log.hpp"
+#include "session/runtime.hpp"
+#include "session/session.hpp"
+
+namespace keel::session {
+
+namespace {
+constexpr auto kSweepInterval = std::chrono::milliseconds(250);
+// A keel cancel key's pid: bit 30 set, worker id in bits 22..29, a per-worker counter below.
+constexpr int kWorkerShift = 22;
+constexpr uint32_t kCounterMask = (1u << kWorkerShift) - 1;
+}  // namespace
+
+WorkerContext::WorkerContext(Runtime& rt, net::Worker& w) : rt_(rt), w_(w) {}
+WorkerContext::~WorkerContext() = default;
+
+int WorkerContext::id() const { return w_.id(); }
+
+void WorkerContext::listen() {
+  acceptor_ = std::make_unique<tcp::acceptor>(net::open_listener(w_.io(), rt_.config->listen_host, rt_.config->listen_port));
+}
+
+void WorkerContext::start() {
+  asio::co_spawn(w_.io(), accept_loop(), asio::detached);
+  asio::co_spawn(w_.io(), sweep_loop(), asio::detached);
+  // Warm min_pool_size for the pools of configured users.
+  w_.post([this] {
+    for (auto& [dbname, db] : rt_.config->databases) {
+      if (db.pool.min_pool_size == 0) continue;
+      for (auto& [uname, u] : rt_.config->users)
+        if (u.server_password || db.server_password) pool_for(db, uname).maintain(Clock::now());
+    }
+  });
+}
+
+awaitable<void> WorkerContext::accept_loop() {
+  for (;;) {
+    auto [ec, sock] = co_await acceptor_->async_accept(nothrow);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor_->is_open()) co_return;
+      KEEL_WARN(fmt::format("w{}", id()), "accept failed: {}", ec.message());
+      asio::steady_timer t(w_.io(), std::chrono::milliseconds(50));  // e.g. EMFILE: back off
+      co_await t.async_wait(nothrow);
+      continue;
+    }
+    error_code oec;
+    sock.set_option(tcp::no_delay(true), oec);
+    rt_.clients.fetch_add(1, std::memory_order_relaxed);
+    std::make_shared<Session>(*this, std::move(sock))->start();
+  }
+}
+
+awaitable<void> WorkerContext::sweep_loop() {
+  asio::steady_timer t(w_.io());
+  for (;;) {
+    t.expires_after(kSweepInterval);
+    auto [ec] = co_await t.async_wait(nothrow);
+    if (ec) co_return;
+    auto now = Clock::now();
+    for (auto& [k, p] : pools_) p->maintain(now);
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      if (auto s = it->second.lock()) {
+        s->check_idle(now);
+        ++it;
+      } else {
+        it = sessions_.erase(it);
+      }
+    }
+  }
+}
+
+pool::Pool& WorkerContext::pool_for(const config::DatabaseConfig& db, const std::string& user) {
+  auto& shared = rt_.registry.get(db, user);
+  auto& p = pools_[&shared];
+  if (!p) {
+    pool::ServerTarget t;
+    t.host = db.host;
+    t.port = db.port;
+    t.dbname = db.dbname;
+    t.user = db.server_user.value_or(user);
+    t.connect_timeout = db.pool.server_connect_timeout;
+    if (db.server_password) t.password = db.server_password;
+    else if (auto* u = rt_.config->user(t.user); u && u->server_password) t.password = u->server_password;
+    p = std::make_unique<pool::Pool>(shared, id(), w_.io().get_executor(), std::move(t), rt_.ios());
+  }
+  return *p;
+}
+
+int32_t WorkerContext::register_session(const std::shared_ptr<Session>& s) {
+  for (;;) {
+    uint32_t n = next_pid_++ & kCounterMask;
+    if (n == 0) continue;
+    int32_t pid = int32_t((1u << 30) | (uint32_t(id()) << kWorkerShift) | n);
+    if (sessions_.count(pid)) continue;
+    sessions_[pid] = s;
+    return pid;
+  }
+}
+
+void WorkerContext::unregister_session(int32_t pid) { sessions_.erase(pid); }
+
+void WorkerContext::route_cancel(int32_t pid, int32_t secret) {
+  uint32_t u = uint32_t(pid);
+  if (!(u & (1u << 30))) return;
+  size_t w = (u >> kWorkerShift) & 0xff;
+  if (w >= rt_.contexts.size()) return;
+  WorkerContext* target = rt_.contexts[w].get();
+  target->w_.post([target, pid, secret] { target->cancel_local(pid, secret); });
+}
+
+void WorkerContext::cancel_local(int32_t pid, int32_t secret) {
+  auto it = sessions_.find(pid);
+  if (it == sessions_.end()) return;
+  if (auto s = it->second.lock()) s->cancel(secret);
+}
+
+}  // namespace keel::session

@@ -1,0 +1,53 @@
+#pragma once
+// The session layer's per-worker state: its listener, its pools, its live sessions (by the cancel
+// key keel handed out), and a periodic sweep. Touched only on the worker's own thread.
+#include <memory>
+#include <unordered_map>
+
+#include "net/asio.hpp"
+#include "net/worker.hpp"
+#include "pool/pool.hpp"
+
+namespace keel::session {
+
+struct Runtime;
+class Session;
+
+class WorkerContext {
+ public:
+  WorkerContext(Runtime& rt, net::Worker& w);
+  ~WorkerContext();
+
+  Runtime& runtime() { return rt_; }
+  net::Worker& worker() { return w_; }
+  int id() const;
+
+  /// Opens the listening socket (on the calling thread, before the worker runs).
+  void listen();
+  /// Starts the accept loop and the sweep (posts to the worker).
+  void start();
+
+  /// The pool for (database, user) on this worker, created on first use.
+  pool::Pool& pool_for(const config::DatabaseConfig& db, const std::string& user);
+
+  /// Hands out a cancel key whose pid names this worker; registers the session under it.
+  int32_t register_session(const std::shared_ptr<Session>& s);
+  void unregister_session(int32_t pid);
+
+  /// A CancelRequest arrived (on any worker): route it to the worker that owns pid.
+  void route_cancel(int32_t pid, int32_t secret);
+
+ private:
+  awaitable<void> accept_loop();
+  awaitable<void> sweep_loop();
+  void cancel_local(int32_t pid, int32_t secret);
+
+  Runtime& rt_;
+  net::Worker& w_;
+  std::unique_ptr<tcp::acceptor> acceptor_;
+  std::unordered_map<const pool::PoolShared*, std::unique_ptr<pool::Pool>> pools_;
+  std::unordered_map<int32_t, std::weak_ptr<Session>> sessions_;
+  uint32_t next_pid_ = 1;
+};
+
+}  // namespace keel::session
