@@ -53,10 +53,10 @@ std::string show_pools(const pool::PoolRegistry& reg) {
     rows.push_back({p->database, p->user, n(&pool::PoolStats::cl_active), n(&pool::PoolStats::cl_waiting),
                     n(&pool::PoolStats::sv_active), n(&pool::PoolStats::sv_idle),
                     std::to_string(p->open.load(std::memory_order_relaxed)), std::to_string(p->settings.pool_size),
-                    std::string(config::to_string(p->settings.mode)), std::string("0")});
+                    std::string(config::to_string(p->settings.mode))});
   }
   return table({"database", "user", "cl_active", "cl_waiting", "sv_active", "sv_idle", "sv_total", "pool_size",
-                "pool_mode", "pins"},
+                "pool_mode"},
                rows, "SHOW");
 }
 

@@ -139,9 +139,9 @@ void Pool::release(ServerConnPtr c) {
     close_conn(std::move(c));
     return;
   }
-  // Nobody here wants it but another worker's clients wait: hand the slot over.
+  // Nobody here wants it but another worker's clients wait with fewer connections: hand over.
   for (int w = 0; w < shared_.workers; ++w) {
-    if (w != worker_ && shared_.waiting[size_t(w)].load(std::memory_order_relaxed) > 0) {
+    if (w != worker_ && shared_.waiting[size_t(w)].load(std::memory_order_relaxed) > 0 && should_donate_to(w)) {
       close_conn(std::move(c));
       return;
     }
@@ -199,12 +199,20 @@ void Pool::ask_for_donations() {
   for (int w = 0; w < shared_.workers; ++w) {
     if (w == worker_ || size_t(w) >= worker_ios_.size()) continue;
     if (Pool* other = shared_.per_worker[size_t(w)].load(std::memory_order_acquire))
-      asio::post(*worker_ios_[size_t(w)], [other] { other->donate_idle(); });
+      asio::post(*worker_ios_[size_t(w)], [other, me = worker_] { other->donate_idle(me); });
   }
 }
 
-void Pool::donate_idle() {
-  if (!waiters_.empty() || idle_.empty()) return;
+bool Pool::should_donate_to(int w) const {
+  // Moving a connection costs a new server login: do it only when the other worker has none, or
+  // clearly fewer than this one, so that steady load on all workers does not churn connections.
+  auto& o = shared_.stats[size_t(w)];
+  int64_t theirs = o.sv_active.get() + o.sv_idle.get() + o.sv_connecting.get();
+  return theirs == 0 || theirs + 1 < local_total();
+}
+
+void Pool::donate_idle(int to) {
+  if (!waiters_.empty() || idle_.empty() || !should_donate_to(to)) return;
   ServerConnPtr c = std::move(idle_.front());  // the oldest
   idle_.erase(idle_.begin());
   close_conn(std::move(c));  // gives the slot to a worker with waiters

@@ -3,9 +3,10 @@
 // stats, atomics only); one Pool per worker per key, touched only on its worker's thread.
 //
 // A worker's Pool lends its idle connections LIFO, opens new ones while the process-wide count is
-// under pool_size, and queues clients FIFO otherwise. When a worker frees a slot and has nobody
-// waiting while another worker does, the slot moves there (closing an idle connection if need be),
-// so no worker starves while another holds idle connections.
+// under pool_size, and queues clients FIFO otherwise. When a worker has clients waiting and none
+// or clearly fewer connections than another, a connection of the other worker that nobody there
+// wants is closed so the waiting worker can open one: no worker starves while another holds idle
+// connections, and balanced load does not churn connections.
 #include <array>
 #include <atomic>
 #include <deque>
@@ -91,7 +92,7 @@ class Pool {
   void on_slot_free();
   /// Another worker's clients wait while pool_size is reached: close an idle connection here,
   /// if there is one nobody here wants, so that worker can open its own.
-  void donate_idle();
+  void donate_idle(int to);
 
   PoolShared& shared() { return shared_; }
   PoolStats& stats() { return shared_.stats[size_t(worker_)]; }
@@ -110,6 +111,7 @@ class Pool {
   awaitable<Result<ServerConnPtr>> open_reserved();
   void give_slot_back();
   void ask_for_donations();
+  bool should_donate_to(int worker) const;
   void watch_idle(ServerConn& c);
   void on_idle_readable(uint64_t id);
   void close_conn(ServerConnPtr c);
