@@ -35,6 +35,7 @@ class ServerConn {
   int32_t pid = 0, secret = 0;  ///< the server's BackendKeyData, for cancel
   Clock::time_point created{}, idle_since{};
   ParamList params;             ///< ParameterStatus values reported at login
+  ParamList settings;           ///< session parameters set on it since (by keel or a client)
 };
 using ServerConnPtr = std::unique_ptr<ServerConn>;
 

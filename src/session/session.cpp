@@ -102,6 +102,16 @@ awaitable<bool> Session::startup(std::vector<uint8_t>& in) {
       co_return false;
     }
     std::vector<std::string> unknown;
+    bool bad_name = false;
+    auto want_param = [&](const std::string& name, const std::string& value) {
+      auto canonical = tracked_param(name);
+      if (!canonical && !is_param_name(name)) {
+        bad_name = true;
+        return false;
+      }
+      set_param(wanted_, canonical ? *canonical : std::string_view(name), value);
+      return true;
+    };
     for (auto& [k, v] : sp.params) {
       if (k == "user") user_ = v;
       else if (k == "database") database_ = v;
@@ -109,6 +119,20 @@ awaitable<bool> Session::startup(std::vector<uint8_t>& in) {
         co_await fatal(PgError::fatal(sqlstate::feature_not_supported, "replication connections are not supported through keel"));
         co_return false;
       } else if (k.rfind("_pq_.", 0) == 0) unknown.push_back(k);
+      else if (k == "options") {
+        ParamList opts;
+        if (!parse_options(v, opts)) {
+          co_await fatal(PgError::fatal(sqlstate::feature_not_supported, "only -c name=value is supported in options"));
+          co_return false;
+        }
+        for (auto& [ok, ov] : opts) want_param(ok, ov);
+      } else if (k != "replication") {
+        want_param(k, v);
+      }
+    }
+    if (bad_name) {
+      co_await fatal(PgError::fatal(sqlstate::protocol_violation, "invalid parameter name in startup packet"));
+      co_return false;
     }
     if (sp.minor > 0 || !unknown.empty()) {
       std::string out;
@@ -234,7 +258,13 @@ awaitable<bool> Session::attach_pool() {
     }
     enc.auth_ok();
     auto params = pool_->server_params();
-    for (auto& [k, v] : *params) enc.parameter_status(k, v);
+    for (auto& [k, v] : *params) {
+      const std::string* mine = is_reportable(k) ? find_param(wanted_, k) : nullptr;
+      enc.parameter_status(k, mine ? *mine : v);
+    }
+    if (!find_param(*params, "application_name")) {
+      if (auto* app = find_param(wanted_, "application_name")) enc.parameter_status("application_name", *app);
+    }
   }
   key_pid_ = ctx_.register_session(shared_from_this());
   key_secret_ = 0;

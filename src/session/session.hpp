@@ -20,6 +20,7 @@
 #include "net/asio.hpp"
 #include "net/signal.hpp"
 #include "pool/pool.hpp"
+#include "session/param_sync.hpp"
 
 namespace keel::session {
 
@@ -50,6 +51,7 @@ class Session : public std::enable_shared_from_this<Session> {
   struct Reader;
   awaitable<bool> on_client_message(Reader& r, char type, uint32_t length);
   awaitable<bool> ensure_server(Reader& r, char type);
+  awaitable<bool> sync_params();
   void account(char type);
   awaitable<bool> flush(Reader& r);
   awaitable<void> admin_query(std::string_view sql);
@@ -59,6 +61,7 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<void> finish_pump(bool server_dead);
   awaitable<bool> start_drain();
   void on_server_message(char type, const uint8_t* body, uint32_t len);
+  void on_injected_reply(char type, const uint8_t* body, uint32_t len);
   bool settled() const { return pending_ == 0 && !unsynced_ && !copy_in_; }
 
   // Client output.
@@ -79,6 +82,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool admin_ = false;
   bool counted_ = false;
   pool::Pool* pool_ = nullptr;
+  ParamList wanted_;  ///< the client's own session parameters (startup, options, its SETs)
 
   // Server attachment and the exchange's accounting (see session.cpp for the rules).
   pool::ServerConnPtr server_;
@@ -91,6 +95,8 @@ class Session : public std::enable_shared_from_this<Session> {
   char tx_status_ = 'I';
   bool last_cmd_extended_ = false;  ///< the last command was Execute (true) or Query/FunctionCall
   bool server_fatal_seen_ = false;
+  int injected_ = 0;                   ///< keel's own queries whose replies the pump swallows
+  std::optional<PgError> injected_error_;
   bool drain_started_ = false;
 
   // Lifecycle.

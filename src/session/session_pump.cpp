@@ -20,8 +20,27 @@ constexpr auto kResetTimeout = std::chrono::seconds(10);
 constexpr uint32_t kMaxServerMessage = 0x7fffffff;
 }  // namespace
 
+void Session::on_injected_reply(char type, const uint8_t* body, uint32_t len) {
+  if (type == 'Z') {
+    --injected_;
+    if (pending_ > 0) --pending_;
+  } else if (type == 'E' && !injected_error_) {
+    if (auto e = protocol::parse_error({reinterpret_cast<const char*>(body), len})) injected_error_ = std::move(*e);
+    else injected_error_ = PgError::error(sqlstate::internal_error, "malformed error from server");
+  }
+}
+
 void Session::on_server_message(char type, const uint8_t* body, uint32_t len) {
   switch (type) {
+    case 'S':
+      // The client changed a reportable parameter: it now wants it, and the server has it.
+      if (auto ps = protocol::parse_parameter_status({reinterpret_cast<const char*>(body), len})) {
+        if (auto name = tracked_param(ps->first)) {
+          set_param(wanted_, *name, ps->second);
+          set_param(server_->settings, *name, ps->second);
+        }
+      }
+      break;
     case 'Z':
       if (len == 1) tx_status_ = char(body[0]);
       if (pending_ > 0) --pending_;
@@ -68,23 +87,43 @@ awaitable<void> Session::pump() {
     if (ec == asio::error::operation_aborted && client_gone_ && server_->sock.is_open()) continue;
     if (ec) { server_dead = true; break; }
     wr += n;
-    size_t pos = 0;
+    size_t pos = 0, from = 0;  // forward [from, pos); replies to keel's own queries come first
     bool bad = false;
     while (pos < wr) {
       auto f = protocol::next_frame(buf.data() + pos, wr - pos, cont, BufferPool::kSize, kMaxServerMessage);
       if (f.kind == protocol::Frame::Kind::need_more) break;
       if (f.kind == protocol::Frame::Kind::error) { bad = true; break; }
-      if (f.kind == protocol::Frame::Kind::whole) on_server_message(f.type, buf.data() + pos + 5, f.length - 4);
+      bool swallow = injected_ > 0;
+      if (f.kind == protocol::Frame::Kind::whole) {
+        if (swallow) on_injected_reply(f.type, buf.data() + pos + 5, f.length - 4);
+        else on_server_message(f.type, buf.data() + pos + 5, f.length - 4);
+      }
       pos += f.size;
+      if (swallow) from = pos;
+    }
+    if (injected_error_ && !client_gone_) {
+      // The client's startup parameters were refused (as PostgreSQL would at login): end it.
+      PgError e = std::move(*injected_error_);
+      injected_error_.reset();
+      e.severity = Severity::fatal;
+      std::string out;
+      protocol::Encoder(out).error_response(e);
+      pump_writing_ = true;
+      co_await send(out);
+      pump_writing_ = false;
+      client_gone_ = closing_ = true;
+      error_code sec;
+      client_.shutdown(tcp::socket::shutdown_both, sec);
+      client_.cancel(sec);
     }
     if (bad) {
       KEEL_WARN(ids(), "invalid message from server; closing it");
       server_dead = true;
       break;
     }
-    if (pos > 0 && !client_gone_) {
+    if (pos > from && !client_gone_) {
       pump_writing_ = true;
-      auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(buf.data(), pos), nothrow);
+      auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(buf.data() + from, pos - from), nothrow);
       pump_writing_ = false;
       pump_signal_.notify();
       if (wec) client_gone_ = true;  // the reader sees it too, ends, and wakes us to drain
@@ -153,7 +192,10 @@ awaitable<void> Session::finish_pump(bool server_dead) {
   bool ok = true;
   auto deadline = Clock::now() + kResetTimeout;
   if (tx_status_ != 'I') ok = bool(co_await pool::run_simple(*c, "ROLLBACK", deadline));
-  if (ok && mode_ == config::PoolMode::session) ok = bool(co_await pool::run_simple(*c, "DISCARD ALL", deadline));
+  if (ok && mode_ == config::PoolMode::session) {
+    ok = bool(co_await pool::run_simple(*c, "DISCARD ALL", deadline));
+    c->settings.clear();  // DISCARD ALL is RESET ALL too
+  }
   tx_status_ = 'I';
   if (ok) pool_->release(std::move(c));
   else pool_->discard(std::move(c));

@@ -213,7 +213,7 @@ awaitable<bool> Session::ensure_server(Reader& r, char type) {
     pump_running_ = true;
     drain_started_ = false;
     asio::co_spawn(client_.get_executor(), [self = shared_from_this()]() { return self->pump(); }, asio::detached);
-    co_return true;
+    co_return co_await sync_params();
   }
   const auto& f = r.frame;
   r.rd += f.size;
@@ -227,6 +227,21 @@ awaitable<bool> Session::ensure_server(Reader& r, char type) {
   if (type == 'Q' || type == 'F' || type == 'S') enc.ready_for_query('I');
   else r.discard_until_sync = true;
   co_return co_await send(out);
+}
+
+/// Brings the attached server connection to the client's session parameters, ahead of the
+/// client's own bytes; the pump swallows the replies.
+awaitable<bool> Session::sync_params() {
+  auto defaults = pool_->server_params();
+  std::string sql = sync_sql(wanted_, server_->settings, defaults.get());
+  if (sql.empty()) co_return true;
+  KEEL_DEBUG(ids(), "sync: {}", sql);
+  std::string out;
+  protocol::Encoder(out).query(sql);
+  ++injected_;
+  ++pending_;
+  auto [ec, n] = co_await asio::async_write(server_->sock, asio::buffer(out), nothrow);
+  co_return !ec && !closing_;
 }
 
 void Session::account(char type) {

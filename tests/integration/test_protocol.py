@@ -36,7 +36,6 @@ def test_startup_parameters(keel):
     assert c.scalar("select current_database()") == "app"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 3: startup parameters are not yet applied to server connections")
 def test_startup_parameters_reach_the_server(keel):
     c = raw(keel)
     c.login(params={"application_name": "keel-proto-test"})

@@ -1,0 +1,78 @@
+"""Session parameters from the startup packet travel with the client across server
+connections (transaction mode), and never leak to another client."""
+import pytest
+
+from conftest import MODES
+from harness import Q, connect, parse_fields, q1, raw, raw_login
+
+
+@pytest.fixture(params=MODES)
+def pool_mode(request):
+    return request.param
+
+
+def show(c, name):
+    return c.scalar(f"show {name}")
+
+
+def test_startup_parameters_follow_the_client(start_keel, pool_mode):
+    # one worker, one server connection: every client shares it in transaction mode
+    k = start_keel({"keel": {"workers": 1}, "pool": {"pool_size": 1}}, pool_mode=pool_mode)
+    a = raw_login(k, params={"application_name": "client-a", "statement_timeout": "4321",
+                             "options": "-c lock_timeout=1234 -c search_path=public,\\ pg_catalog"})
+    assert a.params.get("application_name") == "client-a"
+    assert show(a, "application_name") == "client-a"
+    assert show(a, "statement_timeout") == "4321ms"
+    assert show(a, "lock_timeout") == "1234ms"
+    assert show(a, "search_path") == "public, pg_catalog"
+    if pool_mode == "session":
+        a.close()
+    b = raw_login(k, params={"TimeZone": "Asia/Tokyo"})
+    assert show(b, "application_name") == ""
+    assert show(b, "statement_timeout") == "0"
+    assert show(b, "lock_timeout") == "0"
+    assert show(b, "TimeZone") == "Asia/Tokyo"
+    assert show(b, "search_path") == '"$user", public'
+    if pool_mode == "transaction":
+        # back to a on the same server connection: its values come back
+        assert show(a, "application_name") == "client-a"
+        assert show(a, "TimeZone") != "Asia/Tokyo"
+        assert show(a, "statement_timeout") == "4321ms"
+        assert show(b, "TimeZone") == "Asia/Tokyo"
+
+
+def test_statement_timeout_from_startup_is_enforced(start_keel, pool_mode):
+    k = start_keel({"keel": {"workers": 1}, "pool": {"pool_size": 1}}, pool_mode=pool_mode)
+    a = raw_login(k, params={"statement_timeout": "200"})
+    r = a.query("select pg_sleep(3)")
+    assert [e["C"] for e in r.errors] == ["57014"]
+    assert a.scalar("select 1") == "1"
+
+
+def test_reportable_set_is_kept_across_transactions(start_keel):
+    k = start_keel({"keel": {"workers": 1}, "pool": {"pool_size": 1}}, pool_mode="transaction")
+    a = raw_login(k)
+    b = raw_login(k)
+    a.query_ok("set application_name = 'renamed'")
+    assert show(b, "application_name") == ""
+    assert show(a, "application_name") == "renamed"
+    assert show(b, "application_name") == ""
+
+
+def test_psycopg2_options_parameter(start_keel, pool_mode):
+    k = start_keel({"keel": {"workers": 1}, "pool": {"pool_size": 1}}, pool_mode=pool_mode)
+    conn = connect(k, autocommit=True, options="-c statement_timeout=2500", application_name="pg2")
+    assert q1(conn, "show statement_timeout") == "2500ms"
+    assert q1(conn, "show application_name") == "pg2"
+
+
+def test_invalid_startup_parameter_is_refused(start_keel, pool_mode):
+    # PostgreSQL refuses it at login; keel applies parameters at the first statement and ends
+    # the client there with the server's own SQLSTATE.
+    k = start_keel({"keel": {"workers": 1}}, pool_mode=pool_mode)
+    c = raw(k)
+    c.login(params={"TimeZone": "Mars/Olympus_Mons"})
+    c.send(Q("select 1"))
+    errs = [parse_fields(p) for t, p in c.expect_closed(timeout=5) if t == "E"]
+    assert [(e["S"], e["C"]) for e in errs] == [("FATAL", "22023")]
+    assert raw_login(k).scalar("select 1") == "1"
