@@ -53,10 +53,10 @@ std::string show_pools(const pool::PoolRegistry& reg) {
     rows.push_back({p->database, p->user, n(&pool::PoolStats::cl_active), n(&pool::PoolStats::cl_waiting),
                     n(&pool::PoolStats::sv_active), n(&pool::PoolStats::sv_idle),
                     std::to_string(p->open.load(std::memory_order_relaxed)), std::to_string(p->settings.pool_size),
-                    std::string(config::to_string(p->settings.mode))});
+                    std::string(config::to_string(p->settings.mode)), n(&pool::PoolStats::cl_pinned)});
   }
   return table({"database", "user", "cl_active", "cl_waiting", "sv_active", "sv_idle", "sv_total", "pool_size",
-                "pool_mode"},
+                "pool_mode", "cl_pinned"},
                rows, "SHOW");
 }
 
@@ -66,10 +66,11 @@ std::string show_stats(const pool::PoolRegistry& reg) {
     auto n = [&](Counter pool::PoolStats::*f) { return std::optional<std::string>(std::to_string(sum(*p, f))); };
     rows.push_back({p->database, p->user, n(&pool::PoolStats::xact_count), n(&pool::PoolStats::query_count),
                     n(&pool::PoolStats::wait_count), n(&pool::PoolStats::wait_us), n(&pool::PoolStats::wait_timeouts),
-                    n(&pool::PoolStats::server_connects), n(&pool::PoolStats::server_connect_errors)});
+                    n(&pool::PoolStats::server_connects), n(&pool::PoolStats::server_connect_errors),
+                    n(&pool::PoolStats::pins)});
   }
   return table({"database", "user", "total_xact_count", "total_query_count", "total_wait_count", "total_wait_us",
-                "total_wait_timeouts", "server_connects", "server_connect_errors"},
+                "total_wait_timeouts", "server_connects", "server_connect_errors", "total_pins"},
                rows, "SHOW");
 }
 

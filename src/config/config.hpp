@@ -27,6 +27,7 @@ struct PoolSettings {
   double client_idle_timeout = 0;       ///< seconds; 0 = never
   double query_wait_timeout = 120;      ///< seconds; 0 = wait forever
   double server_connect_timeout = 5;    ///< seconds
+  bool reject_session_state = false;    ///< session_state = "reject" (default "pin")
 };
 
 struct DatabaseConfig {

@@ -29,6 +29,7 @@ struct PoolStats {
   Counter cl_active, cl_waiting, sv_active, sv_idle, sv_connecting;
   Counter xact_count, query_count, wait_count, wait_us;
   Counter server_connects, server_connect_errors, wait_timeouts;
+  Counter cl_pinned, pins;  ///< clients pinned now; times a client became pinned
 };
 
 class Pool;

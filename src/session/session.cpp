@@ -28,6 +28,7 @@ Session::Session(WorkerContext& ctx, tcp::socket sock)
 Session::~Session() {
   if (key_pid_) ctx_.unregister_session(key_pid_);
   if (pool_ && counted_) pool_->stats().cl_active.add(-1);
+  if (pool_ && pins_.pinned()) pool_->stats().cl_pinned.add(-1);
   ctx_.runtime().clients.fetch_sub(1, std::memory_order_relaxed);
 }
 

@@ -20,9 +20,19 @@
 #include "net/asio.hpp"
 #include "net/signal.hpp"
 #include "pool/pool.hpp"
-#include "session/param_sync.hpp"
+#include "sql/param_sync.hpp"
+#include "sql/session_state.hpp"
 
 namespace keel::session {
+
+using sql::ParamList;
+using sql::find_param;
+using sql::is_param_name;
+using sql::is_reportable;
+using sql::parse_options;
+using sql::set_param;
+using sql::sync_sql;
+using sql::tracked_param;
 
 class WorkerContext;
 
@@ -53,6 +63,8 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> ensure_server(Reader& r, char type);
   awaitable<bool> sync_params();
   void account(char type);
+  void track_session_state(char type, const uint8_t* body, size_t len);
+  bool would_pin(char type, const uint8_t* body, size_t len) const;
   awaitable<bool> flush(Reader& r);
   awaitable<void> admin_query(std::string_view sql);
   awaitable<void> finish_reader();
@@ -83,6 +95,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool counted_ = false;
   pool::Pool* pool_ = nullptr;
   ParamList wanted_;  ///< the client's own session parameters (startup, options, its SETs)
+  sql::SessionPins pins_;  ///< session state that ties the client to its server connection
 
   // Server attachment and the exchange's accounting (see session.cpp for the rules).
   pool::ServerConnPtr server_;

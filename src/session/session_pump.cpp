@@ -130,7 +130,8 @@ awaitable<void> Session::pump() {
     }
     if (pos < wr) std::memmove(buf.data(), buf.data() + pos, wr - pos);
     wr -= pos;
-    if (!client_gone_ && settled() && wr == 0 && tx_status_ == 'I' && mode_ == config::PoolMode::transaction) {
+    if (!client_gone_ && settled() && wr == 0 && tx_status_ == 'I' && mode_ == config::PoolMode::transaction &&
+        !pins_.pinned()) {
       // The transaction is over and the client owes nothing: the connection goes back.
       pool_->release(std::move(server_));
       pump_running_ = false;
@@ -192,7 +193,8 @@ awaitable<void> Session::finish_pump(bool server_dead) {
   bool ok = true;
   auto deadline = Clock::now() + kResetTimeout;
   if (tx_status_ != 'I') ok = bool(co_await pool::run_simple(*c, "ROLLBACK", deadline));
-  if (ok && mode_ == config::PoolMode::session) {
+  if (ok && (mode_ == config::PoolMode::session || pins_.pinned())) {
+    // Session mode, or a pinned client: what it left on the connection goes with it.
     ok = bool(co_await pool::run_simple(*c, "DISCARD ALL", deadline));
     c->settings.clear();  // DISCARD ALL is RESET ALL too
   }

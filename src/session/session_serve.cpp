@@ -16,6 +16,7 @@
 #include "core/log.hpp"
 #include "protocol/encoder.hpp"
 #include "protocol/frame.hpp"
+#include "protocol/messages.hpp"
 #include "session/runtime.hpp"
 #include "session/session.hpp"
 #include "session/worker_context.hpp"
@@ -191,15 +192,67 @@ awaitable<bool> Session::on_client_message(Reader& r, char type, uint32_t length
       if (!server_ || settled()) co_return co_await drop();
       break;
     default:
+      if (mode_ == config::PoolMode::transaction && db_->pool.reject_session_state &&
+          f.kind == protocol::Frame::Kind::whole && (type == 'Q' || type == 'P') &&
+          would_pin(type, r.buf.data() + r.rd + 5, f.size - 5)) {
+        if (!co_await drop()) co_return false;
+        std::string out;
+        protocol::Encoder enc(out);
+        PgError e = PgError::error(sqlstate::feature_not_supported,
+                                   "this statement leaves session state on the server connection, which "
+                                   "transaction pooling cannot keep (session_state = reject)");
+        e.hint = "Use session pool mode for this client, or set session_state = \"pin\".";
+        enc.error_response(e);
+        if (type == 'Q') enc.ready_for_query(tx_status_);
+        else r.discard_until_sync = true;
+        while (pump_writing_) co_await pump_signal_.wait();  // the pump is the writer while attached
+        co_return co_await send(out);
+      }
       if (!server_ && needs_server(type)) {
         bool ok = co_await ensure_server(r, type);
         if (!ok) co_return false;
       }
       if (!server_) co_return true;  // answered with an error; the message was dropped
   }
+  if (f.kind == protocol::Frame::Kind::whole && (type == 'Q' || type == 'P') &&
+      mode_ == config::PoolMode::transaction)
+    track_session_state(type, r.buf.data() + r.rd + 5, f.size - 5);
   account(type);
   take();
   co_return true;
+}
+
+namespace {
+std::optional<std::string_view> statement_text(char type, const uint8_t* body, size_t len) {
+  std::string_view b(reinterpret_cast<const char*>(body), len);
+  size_t pos = 0;
+  if (type == 'P' && !protocol::read_cstr(b, pos)) return std::nullopt;  // statement name
+  return protocol::read_cstr(b, pos);
+}
+}  // namespace
+
+bool Session::would_pin(char type, const uint8_t* body, size_t len) const {
+  auto text = statement_text(type, body, len);
+  if (!text || !sql::may_touch_session_state(*text)) return false;
+  sql::SessionPins p = pins_;
+  p.apply(sql::classify_session_state(*text));
+  return p.pinned() && !pins_.pinned();
+}
+
+/// Transaction mode: state that cannot move between server connections pins the client to the
+/// one it has until the state is gone (UNLISTEN *, unlock, DISCARD, DEALLOCATE, CLOSE ...).
+void Session::track_session_state(char type, const uint8_t* body, size_t len) {
+  auto text = statement_text(type, body, len);
+  if (!text || !sql::may_touch_session_state(*text)) return;
+  bool was = pins_.pinned();
+  pins_.apply(sql::classify_session_state(*text));
+  if (pins_.pinned() != was) {
+    pool_->stats().cl_pinned.add(was ? -1 : 1);
+    if (!was) {
+      pool_->stats().pins.add();
+      KEEL_DEBUG(ids(), "pinned to server pid {}", server_ ? server_->pid : 0);
+    }
+  }
 }
 
 /// Attaches a server connection for a message that needs one. On failure the message is

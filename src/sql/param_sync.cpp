@@ -1,10 +1,10 @@
-#include "session/param_sync.hpp"
+#include "sql/param_sync.hpp"
 
 #include <array>
 #include <cctype>
 #include <strings.h>
 
-namespace keel::session {
+namespace keel::sql {
 
 namespace {
 struct Tracked {
@@ -144,4 +144,4 @@ std::string sync_sql(const ParamList& wanted, ParamList& server, const ParamList
   return sets + "; " + resets;
 }
 
-}  // namespace keel::session
+}  // namespace keel::sql

@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-namespace keel::session {
+namespace keel::sql {
 
 using ParamList = std::vector<std::pair<std::string, std::string>>;
 
@@ -38,4 +38,4 @@ bool is_param_name(std::string_view name);
 /// Updates `server` to what it will be once the query has run.
 std::string sync_sql(const ParamList& wanted, ParamList& server, const ParamList* defaults);
 
-}  // namespace keel::session
+}  // namespace keel::sql

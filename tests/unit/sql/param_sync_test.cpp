@@ -1,8 +1,8 @@
-#include "session/param_sync.hpp"
+#include "sql/param_sync.hpp"
 
 #include <gtest/gtest.h>
 
-using namespace keel::session;
+using namespace keel::sql;
 
 TEST(ParamSync, TrackedNamesAreCaseInsensitive) {
   EXPECT_EQ(tracked_param("datestyle"), "DateStyle");

@@ -1,0 +1,158 @@
+#include "sql/session_state.hpp"
+
+#include <pg_query.h>
+
+#include <algorithm>
+#include <cctype>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "sql/param_sync.hpp"
+
+namespace keel::sql {
+
+namespace {
+
+bool word_at(std::string_view s, size_t i, std::string_view w) {
+  if (i + w.size() > s.size()) return false;
+  for (size_t k = 0; k < w.size(); ++k)
+    if (std::tolower(static_cast<unsigned char>(s[i + k])) != w[k]) return false;
+  return true;
+}
+
+/// Position of the first keyword of the statement starting at i (white space and comments skipped).
+size_t statement_start(std::string_view s, size_t i) {
+  while (i < s.size()) {
+    if (std::isspace(static_cast<unsigned char>(s[i])) || s[i] == '(') {
+      ++i;
+    } else if (s.compare(i, 2, "--") == 0) {
+      size_t nl = s.find('\n', i);
+      i = nl == std::string_view::npos ? s.size() : nl + 1;
+    } else if (s.compare(i, 2, "/*") == 0) {
+      size_t end = s.find("*/", i + 2);
+      i = end == std::string_view::npos ? s.size() : end + 2;
+    } else {
+      break;
+    }
+  }
+  return i;
+}
+
+using json = nlohmann::json;
+
+void walk_functions(const json& j, SessionStateDelta& d) {
+  if (j.is_object()) {
+    if (auto it = j.find("FuncCall"); it != j.end() && it->contains("funcname")) {
+      const auto& names = (*it)["funcname"];
+      if (!names.empty()) {
+        std::string fn = names.back().value("String", json::object()).value("sval", "");
+        if (fn == "pg_advisory_lock" || fn == "pg_advisory_lock_shared" || fn == "pg_try_advisory_lock" ||
+            fn == "pg_try_advisory_lock_shared")
+          ++d.advisory_locks;
+        else if (fn == "pg_advisory_unlock" || fn == "pg_advisory_unlock_shared")
+          --d.advisory_locks;
+        else if (fn == "pg_advisory_unlock_all")
+          d.advisory_unlock_all = true;
+        else if (fn == "set_config")
+          d.session_set = true;  // may or may not be local: do not guess
+      }
+    }
+    for (auto& [k, v] : j.items()) walk_functions(v, d);
+  } else if (j.is_array()) {
+    for (auto& v : j) walk_functions(v, d);
+  }
+}
+
+bool temp_rel(const json& rel) { return rel.is_object() && rel.value("relpersistence", "") == "t"; }
+
+void classify_stmt(const json& stmt, SessionStateDelta& d) {
+  if (!stmt.is_object() || stmt.empty()) return;
+  auto first = stmt.begin();
+  const std::string kind = first.key();
+  const json& body = first.value();
+  if (kind == "ListenStmt") {
+    ++d.listens;
+  } else if (kind == "UnlistenStmt") {
+    if (body.contains("conditionname")) --d.listens;
+    else d.unlisten_all = true;
+  } else if (kind == "CreateStmt" || kind == "CreateSeqStmt") {
+    if (temp_rel(body.value("relation", json::object())) || temp_rel(body.value("sequence", json::object())))
+      d.temp_table = true;
+  } else if (kind == "CreateTableAsStmt") {
+    if (temp_rel(body.value("into", json::object()).value("rel", json::object()))) d.temp_table = true;
+  } else if (kind == "ViewStmt") {
+    if (temp_rel(body.value("view", json::object()))) d.temp_table = true;
+  } else if (kind == "SelectStmt" && body.contains("intoClause")) {
+    if (temp_rel(body["intoClause"].value("rel", json::object()))) d.temp_table = true;
+  } else if (kind == "DeclareCursorStmt") {
+    constexpr int kCursorOptHold = 0x0020;
+    if (body.value("options", 0) & kCursorOptHold) ++d.hold_cursors;
+  } else if (kind == "ClosePortalStmt") {
+    if (body.contains("portalname")) --d.hold_cursors;
+    else d.close_all = true;
+  } else if (kind == "PrepareStmt") {
+    ++d.prepared;
+  } else if (kind == "DeallocateStmt") {
+    if (body.contains("name")) --d.prepared;
+    else d.deallocate_all = true;
+  } else if (kind == "DiscardStmt") {
+    std::string t = body.value("target", "");
+    if (t == "DISCARD_ALL") d.discard_all = true;
+    else if (t == "DISCARD_TEMP") d.discard_temp = true;
+  } else if (kind == "VariableSetStmt") {
+    std::string k = body.value("kind", ""), name = body.value("name", "");
+    if (k == "VAR_RESET_ALL") {
+      d.reset_all = true;
+    } else if (!body.value("is_local", false) && name != "TRANSACTION") {
+      // Reportable parameters travel with the client (their ParameterStatus says the value).
+      auto carried = tracked_param(name);
+      if (!carried || !is_reportable(*carried)) d.session_set = true;
+    }
+  }
+  walk_functions(body, d);
+}
+
+}  // namespace
+
+bool may_touch_session_state(std::string_view s) noexcept {
+  static constexpr std::string_view anywhere[] = {"listen", "advisory", "temp", "hold", "prepare",
+                                                  "deallocate", "discard", "set_config"};
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = char(std::tolower(static_cast<unsigned char>(s[i])));
+    for (auto w : anywhere)
+      if (c == w[0] && word_at(s, i, w)) return true;
+  }
+  // SET / RESET / CLOSE only as a statement's first word (UPDATE ... SET is common and harmless).
+  for (size_t i = 0; i <= s.size(); i = s.find(';', i) == std::string_view::npos ? s.size() + 1 : s.find(';', i) + 1) {
+    size_t k = statement_start(s, i);
+    if (word_at(s, k, "set") || word_at(s, k, "reset") || word_at(s, k, "close")) return true;
+    if (i >= s.size()) break;
+  }
+  return false;
+}
+
+SessionStateDelta classify_session_state(std::string_view sql) {
+  SessionStateDelta d;
+  std::string text(sql);
+  PgQueryParseResult r = pg_query_parse(text.c_str());
+  if (!r.error && r.parse_tree) {
+    auto tree = json::parse(r.parse_tree, nullptr, false);
+    if (tree.is_object() && tree.contains("stmts"))
+      for (auto& s : tree["stmts"]) classify_stmt(s.value("stmt", json::object()), d);
+  }
+  pg_query_free_parse_result(r);
+  return d;
+}
+
+void SessionPins::apply(const SessionStateDelta& d) {
+  listens = d.unlisten_all || d.discard_all ? 0 : std::max(0, listens + d.listens);
+  advisory_locks = d.advisory_unlock_all || d.discard_all ? 0 : std::max(0, advisory_locks + d.advisory_locks);
+  hold_cursors = d.close_all || d.discard_all ? 0 : std::max(0, hold_cursors + d.hold_cursors);
+  prepared = d.deallocate_all || d.discard_all ? 0 : std::max(0, prepared + d.prepared);
+  if (d.discard_all || d.discard_temp) temp_tables = false;
+  if (d.temp_table) temp_tables = true;
+  if (d.discard_all || d.reset_all) session_set = false;
+  if (d.session_set) session_set = true;
+}
+
+}  // namespace keel::sql

@@ -1,0 +1,49 @@
+#pragma once
+// What a statement does to session state that cannot move between server connections
+// (LISTEN, session advisory locks, temporary tables, WITH HOLD cursors, SQL PREPARE, SET of a
+// parameter keel does not carry), found with libpg_query. Pure; thread-safe.
+#include <string_view>
+
+namespace keel::sql {
+
+struct SessionStateDelta {
+  int listens = 0;          ///< LISTEN (+1) / UNLISTEN name (-1)
+  bool unlisten_all = false;
+  int advisory_locks = 0;   ///< pg_advisory_lock... (+1) / pg_advisory_unlock... (-1)
+  bool advisory_unlock_all = false;
+  bool temp_table = false;  ///< CREATE TEMP TABLE / SELECT INTO TEMP / CREATE TEMP VIEW|SEQUENCE
+  bool discard_temp = false;
+  int hold_cursors = 0;     ///< DECLARE ... WITH HOLD (+1) / CLOSE name (-1)
+  bool close_all = false;
+  int prepared = 0;         ///< PREPARE (+1) / DEALLOCATE name (-1)
+  bool deallocate_all = false;
+  bool session_set = false; ///< SET (not LOCAL) of a parameter keel does not carry; SET ROLE ...
+  bool reset_all = false;   ///< RESET ALL (or DISCARD ALL)
+  bool discard_all = false;
+
+  bool any() const {
+    return listens || unlisten_all || advisory_locks || advisory_unlock_all || temp_table || discard_temp ||
+           hold_cursors || close_all || prepared || deallocate_all || session_set || reset_all || discard_all;
+  }
+};
+
+/// A cheap look at the text: false means the SQL certainly touches no such state (most
+/// statements: the parser is not run for them).
+bool may_touch_session_state(std::string_view sql) noexcept;
+
+/// Parses the SQL (all its statements) and reports their effect. SQL that does not parse has
+/// no effect (the server will refuse it too).
+SessionStateDelta classify_session_state(std::string_view sql);
+
+/// A client's pinning state: the sum of the deltas its statements had.
+struct SessionPins {
+  int listens = 0, advisory_locks = 0, hold_cursors = 0, prepared = 0;
+  bool temp_tables = false, session_set = false;
+
+  void apply(const SessionStateDelta& d);
+  bool pinned() const {
+    return listens > 0 || advisory_locks > 0 || hold_cursors > 0 || prepared > 0 || temp_tables || session_set;
+  }
+};
+
+}  // namespace keel::sql

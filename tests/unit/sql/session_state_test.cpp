@@ -1,0 +1,78 @@
+#include "sql/session_state.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace keel::sql;
+
+namespace {
+SessionPins after(std::initializer_list<const char*> stmts) {
+  SessionPins p;
+  for (auto* s : stmts)
+    if (may_touch_session_state(s)) p.apply(classify_session_state(s));
+  return p;
+}
+}  // namespace
+
+TEST(SessionState, PrefilterSkipsOrdinaryStatements) {
+  for (auto* s : {"select 1", "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = 3",
+                  "insert into t values ('x')", "BEGIN", "COMMIT", "select * from offset_table"})
+    EXPECT_FALSE(may_touch_session_state(s)) << s;
+  for (auto* s : {"LISTEN x", "set work_mem = '4MB'", "  /* c */ SET x = 1", "select 1; reset all",
+                  "create TEMP table t (a int)", "select pg_advisory_lock(1)", "CLOSE ALL"})
+    EXPECT_TRUE(may_touch_session_state(s)) << s;
+}
+
+struct Case {
+  std::vector<const char*> stmts;
+  bool pinned;
+};
+
+TEST(SessionState, PinTable) {
+  const std::vector<Case> cases = {
+      {{"select 1"}, false},
+      {{"listen chan"}, true},
+      {{"listen chan", "unlisten chan"}, false},
+      {{"listen a", "listen b", "unlisten *"}, false},
+      {{"listen a", "listen b", "unlisten a"}, true},
+      {{"select pg_advisory_lock(42)"}, true},
+      {{"select pg_try_advisory_lock(42)"}, true},
+      {{"select pg_advisory_xact_lock(42)"}, false},
+      {{"select pg_advisory_lock(1)", "select pg_advisory_unlock(1)"}, false},
+      {{"select pg_advisory_lock(1), pg_advisory_lock(2)", "select pg_advisory_unlock_all()"}, false},
+      {{"create temp table t (a int)"}, true},
+      {{"create temporary table t as select 1"}, true},
+      {{"select 1 into temp t"}, true},
+      {{"create table t (a int)"}, false},
+      {{"create temp table t (a int)", "discard temp"}, false},
+      {{"create temp view v as select 1"}, true},
+      {{"declare c cursor with hold for select 1"}, true},
+      {{"declare c cursor for select 1"}, false},
+      {{"declare c cursor with hold for select 1", "close c"}, false},
+      {{"declare c cursor with hold for select 1", "close all"}, false},
+      {{"prepare p as select 1"}, true},
+      {{"prepare p as select 1", "deallocate p"}, false},
+      {{"prepare p as select 1", "prepare q as select 2", "deallocate all"}, false},
+      {{"set work_mem = '8MB'"}, true},
+      {{"set local work_mem = '8MB'"}, false},
+      {{"set transaction isolation level serializable"}, false},
+      {{"set session characteristics as transaction read only"}, true},
+      {{"set role postgres"}, true},
+      {{"set application_name = 'x'"}, false},
+      {{"set TimeZone = 'UTC'"}, false},
+      {{"set statement_timeout = 5"}, true},
+      {{"set work_mem = '8MB'", "reset all"}, false},
+      {{"select set_config('work_mem', '8MB', false)"}, true},
+      {{"listen a", "create temp table t(a int)", "discard all"}, false},
+      {{"select 1; listen a"}, true},
+      {{"this is not sql; listen"}, false},
+  };
+  for (auto& c : cases) {
+    SessionPins p;
+    for (auto* s : c.stmts)
+      if (may_touch_session_state(s)) p.apply(classify_session_state(s));
+    std::string what;
+    for (auto* s : c.stmts) what += std::string(s) + " | ";
+    EXPECT_EQ(p.pinned(), c.pinned) << what;
+  }
+  EXPECT_TRUE(after({"listen a"}).listens == 1);
+}
