@@ -214,7 +214,7 @@ awaitable<bool> Session::on_client_message(Reader& r, char type, uint32_t length
       }
       if (!server_) co_return true;  // answered with an error; the message was dropped
   }
-  if (f.kind == protocol::Frame::Kind::whole && (type == 'Q' || type == 'P') &&
+  if (f.kind == protocol::Frame::Kind::whole && (type == 'Q' || type == 'P' || type == 'C') &&
       mode_ == config::PoolMode::transaction)
     track_session_state(type, r.buf.data() + r.rd + 5, f.size - 5);
   account(type);
@@ -242,10 +242,24 @@ bool Session::would_pin(char type, const uint8_t* body, size_t len) const {
 /// Transaction mode: state that cannot move between server connections pins the client to the
 /// one it has until the state is gone (UNLISTEN *, unlock, DISCARD, DEALLOCATE, CLOSE ...).
 void Session::track_session_state(char type, const uint8_t* body, size_t len) {
-  auto text = statement_text(type, body, len);
-  if (!text || !sql::may_touch_session_state(*text)) return;
   bool was = pins_.pinned();
-  pins_.apply(sql::classify_session_state(*text));
+  std::string_view b(reinterpret_cast<const char*>(body), len);
+  size_t pos = 0;
+  if (type == 'C') {
+    // Close of a named statement. (Named statements do not yet move between server
+    // connections, issue 3: until then a client that has one stays pinned.)
+    pos = 1;
+    auto name = protocol::read_cstr(b, pos);
+    if (len > 0 && b[0] == 'S' && name) pins_.closed(*name);
+  } else {
+    auto text = statement_text(type, body, len);
+    if (!text) return;
+    if (type == 'P') {
+      auto name = protocol::read_cstr(b, pos);
+      if (name && !name->empty()) pins_.prepared(*name);
+    }
+    if (sql::may_touch_session_state(*text)) pins_.apply(sql::classify_session_state(*text));
+  }
   if (pins_.pinned() != was) {
     pool_->stats().cl_pinned.add(was ? -1 : 1);
     if (!was) {

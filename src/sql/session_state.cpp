@@ -91,9 +91,9 @@ void classify_stmt(const json& stmt, SessionStateDelta& d) {
     if (body.contains("portalname")) --d.hold_cursors;
     else d.close_all = true;
   } else if (kind == "PrepareStmt") {
-    ++d.prepared;
+    d.prepared.push_back(body.value("name", ""));
   } else if (kind == "DeallocateStmt") {
-    if (body.contains("name")) --d.prepared;
+    if (body.contains("name")) d.deallocated.push_back(body.value("name", ""));
     else d.deallocate_all = true;
   } else if (kind == "DiscardStmt") {
     std::string t = body.value("target", "");
@@ -148,11 +148,22 @@ void SessionPins::apply(const SessionStateDelta& d) {
   listens = d.unlisten_all || d.discard_all ? 0 : std::max(0, listens + d.listens);
   advisory_locks = d.advisory_unlock_all || d.discard_all ? 0 : std::max(0, advisory_locks + d.advisory_locks);
   hold_cursors = d.close_all || d.discard_all ? 0 : std::max(0, hold_cursors + d.hold_cursors);
-  prepared = d.deallocate_all || d.discard_all ? 0 : std::max(0, prepared + d.prepared);
+  if (d.deallocate_all || d.discard_all) statements.clear();
+  for (auto& n : d.deallocated) closed(n);
+  for (auto& n : d.prepared) prepared(n);
   if (d.discard_all || d.discard_temp) temp_tables = false;
   if (d.temp_table) temp_tables = true;
   if (d.discard_all || d.reset_all) session_set = false;
   if (d.session_set) session_set = true;
+}
+
+void SessionPins::prepared(std::string_view name) {
+  if (std::find(statements.begin(), statements.end(), name) == statements.end()) statements.emplace_back(name);
+}
+
+void SessionPins::closed(std::string_view name) {
+  auto it = std::find(statements.begin(), statements.end(), name);
+  if (it != statements.end()) statements.erase(it);
 }
 
 }  // namespace keel::sql

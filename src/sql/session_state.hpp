@@ -2,7 +2,9 @@
 // What a statement does to session state that cannot move between server connections
 // (LISTEN, session advisory locks, temporary tables, WITH HOLD cursors, SQL PREPARE, SET of a
 // parameter keel does not carry), found with libpg_query. Pure; thread-safe.
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace keel::sql {
 
@@ -15,7 +17,8 @@ struct SessionStateDelta {
   bool discard_temp = false;
   int hold_cursors = 0;     ///< DECLARE ... WITH HOLD (+1) / CLOSE name (-1)
   bool close_all = false;
-  int prepared = 0;         ///< PREPARE (+1) / DEALLOCATE name (-1)
+  std::vector<std::string> prepared;     ///< PREPARE name
+  std::vector<std::string> deallocated;  ///< DEALLOCATE name
   bool deallocate_all = false;
   bool session_set = false; ///< SET (not LOCAL) of a parameter keel does not carry; SET ROLE ...
   bool reset_all = false;   ///< RESET ALL (or DISCARD ALL)
@@ -23,7 +26,7 @@ struct SessionStateDelta {
 
   bool any() const {
     return listens || unlisten_all || advisory_locks || advisory_unlock_all || temp_table || discard_temp ||
-           hold_cursors || close_all || prepared || deallocate_all || session_set || reset_all || discard_all;
+           hold_cursors || close_all || !prepared.empty() || !deallocated.empty() || deallocate_all || session_set || reset_all || discard_all;
   }
 };
 
@@ -35,14 +38,20 @@ bool may_touch_session_state(std::string_view sql) noexcept;
 /// no effect (the server will refuse it too).
 SessionStateDelta classify_session_state(std::string_view sql);
 
-/// A client's pinning state: the sum of the deltas its statements had.
+/// A client's pinning state: the sum of the deltas its statements had. Prepared statements
+/// (SQL PREPARE and protocol-level named Parse share one namespace on the server) are kept by
+/// name, since closing an unknown name is not an error.
 struct SessionPins {
-  int listens = 0, advisory_locks = 0, hold_cursors = 0, prepared = 0;
+  int listens = 0, advisory_locks = 0, hold_cursors = 0;
   bool temp_tables = false, session_set = false;
+  std::vector<std::string> statements;
 
   void apply(const SessionStateDelta& d);
+  void prepared(std::string_view name);
+  void closed(std::string_view name);
   bool pinned() const {
-    return listens > 0 || advisory_locks > 0 || hold_cursors > 0 || prepared > 0 || temp_tables || session_set;
+    return listens > 0 || advisory_locks > 0 || hold_cursors > 0 || !statements.empty() || temp_tables ||
+           session_set;
   }
 };
 
