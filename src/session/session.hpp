@@ -63,8 +63,11 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> ensure_server(Reader& r, char type);
   awaitable<bool> sync_params();
   void account(char type);
-  void track_session_state(char type, const uint8_t* body, size_t len);
-  bool would_pin(char type, const uint8_t* body, size_t len) const;
+  std::optional<sql::SessionStateDelta> session_effect(char type, const uint8_t* body, size_t len) const;
+  bool would_pin(const sql::SessionStateDelta& d) const;
+  void apply_session_effect(const sql::SessionStateDelta& d);
+  void track_statement_names(char type, const uint8_t* body, size_t len);
+  void count_pin_change(bool was_pinned);
   awaitable<bool> flush(Reader& r);
   awaitable<void> admin_query(std::string_view sql);
   awaitable<void> finish_reader();

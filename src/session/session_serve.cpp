@@ -138,6 +138,7 @@ bool needs_server(char t) {
 /// Returns false when the reader must stop (Terminate, FATAL, client or server gone).
 awaitable<bool> Session::on_client_message(Reader& r, char type, uint32_t length) {
   const auto& f = r.frame;
+  std::optional<sql::SessionStateDelta> effect;  // transaction mode: what a Query/Parse does to session state
   auto take = [&] {
     r.rd += f.size;
     if (f.kind == protocol::Frame::Kind::head) r.cont_forward = true;
@@ -192,9 +193,9 @@ awaitable<bool> Session::on_client_message(Reader& r, char type, uint32_t length
       if (!server_ || settled()) co_return co_await drop();
       break;
     default:
-      if (mode_ == config::PoolMode::transaction && db_->pool.reject_session_state &&
-          f.kind == protocol::Frame::Kind::whole && (type == 'Q' || type == 'P') &&
-          would_pin(type, r.buf.data() + r.rd + 5, f.size - 5)) {
+      if (mode_ == config::PoolMode::transaction && f.kind == protocol::Frame::Kind::whole)
+        effect = session_effect(type, r.buf.data() + r.rd + 5, f.size - 5);
+      if (effect && db_->pool.reject_session_state && would_pin(*effect)) {
         if (!co_await drop()) co_return false;
         std::string out;
         protocol::Encoder enc(out);
@@ -214,9 +215,10 @@ awaitable<bool> Session::on_client_message(Reader& r, char type, uint32_t length
       }
       if (!server_) co_return true;  // answered with an error; the message was dropped
   }
-  if (f.kind == protocol::Frame::Kind::whole && (type == 'Q' || type == 'P' || type == 'C') &&
+  if (f.kind == protocol::Frame::Kind::whole && (type == 'P' || type == 'C') &&
       mode_ == config::PoolMode::transaction)
-    track_session_state(type, r.buf.data() + r.rd + 5, f.size - 5);
+    track_statement_names(type, r.buf.data() + r.rd + 5, f.size - 5);
+  if (effect) apply_session_effect(*effect);
   account(type);
   take();
   co_return true;
@@ -231,41 +233,46 @@ std::optional<std::string_view> statement_text(char type, const uint8_t* body, s
 }
 }  // namespace
 
-bool Session::would_pin(char type, const uint8_t* body, size_t len) const {
+std::optional<sql::SessionStateDelta> Session::session_effect(char type, const uint8_t* body, size_t len) const {
+  if (type != 'Q' && type != 'P') return std::nullopt;
   auto text = statement_text(type, body, len);
-  if (!text || !sql::may_touch_session_state(*text)) return false;
+  if (!text || !sql::may_touch_session_state(*text)) return std::nullopt;  // most statements stop here
+  return sql::classify_session_state(*text);
+}
+
+bool Session::would_pin(const sql::SessionStateDelta& d) const {
   sql::SessionPins p = pins_;
-  p.apply(sql::classify_session_state(*text));
+  p.apply(d);
   return p.pinned() && !pins_.pinned();
 }
 
 /// Transaction mode: state that cannot move between server connections pins the client to the
 /// one it has until the state is gone (UNLISTEN *, unlock, DISCARD, DEALLOCATE, CLOSE ...).
-void Session::track_session_state(char type, const uint8_t* body, size_t len) {
+void Session::apply_session_effect(const sql::SessionStateDelta& d) {
+  bool was = pins_.pinned();
+  pins_.apply(d);
+  count_pin_change(was);
+}
+
+/// Named statements do not yet move between server connections (issue 3): until then a client
+/// that has one (Parse with a name) stays pinned until it closes it.
+void Session::track_statement_names(char type, const uint8_t* body, size_t len) {
   bool was = pins_.pinned();
   std::string_view b(reinterpret_cast<const char*>(body), len);
-  size_t pos = 0;
-  if (type == 'C') {
-    // Close of a named statement. (Named statements do not yet move between server
-    // connections, issue 3: until then a client that has one stays pinned.)
-    pos = 1;
-    auto name = protocol::read_cstr(b, pos);
-    if (len > 0 && b[0] == 'S' && name) pins_.closed(*name);
-  } else {
-    auto text = statement_text(type, body, len);
-    if (!text) return;
-    if (type == 'P') {
-      auto name = protocol::read_cstr(b, pos);
-      if (name && !name->empty()) pins_.prepared(*name);
-    }
-    if (sql::may_touch_session_state(*text)) pins_.apply(sql::classify_session_state(*text));
-  }
-  if (pins_.pinned() != was) {
-    pool_->stats().cl_pinned.add(was ? -1 : 1);
-    if (!was) {
-      pool_->stats().pins.add();
-      KEEL_DEBUG(ids(), "pinned to server pid {}", server_ ? server_->pid : 0);
-    }
+  size_t pos = type == 'C' ? 1 : 0;
+  auto name = protocol::read_cstr(b, pos);
+  if (!name) return;
+  if (type == 'P' && !name->empty()) pins_.prepared(*name);
+  if (type == 'C' && b[0] == 'S') pins_.closed(*name);
+  count_pin_change(was);
+}
+
+void Session::count_pin_change(bool was_pinned) {
+  if (pins_.pinned() == was_pinned) return;
+  pool_->stats().cl_pinned.add(was_pinned ? -1 : 1);
+  if (!was_pinned) {
+    pool_->stats().pins.add();
+    KEEL_DEBUG(ids(), "pinned to server pid {}", server_ ? server_->pid : 0);
   }
 }
 
