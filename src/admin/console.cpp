@@ -67,10 +67,12 @@ std::string show_stats(const pool::PoolRegistry& reg) {
     rows.push_back({p->database, p->user, n(&pool::PoolStats::xact_count), n(&pool::PoolStats::query_count),
                     n(&pool::PoolStats::wait_count), n(&pool::PoolStats::wait_us), n(&pool::PoolStats::wait_timeouts),
                     n(&pool::PoolStats::server_connects), n(&pool::PoolStats::server_connect_errors),
-                    n(&pool::PoolStats::pins)});
+                    n(&pool::PoolStats::pins), n(&pool::PoolStats::prepares), n(&pool::PoolStats::prepare_reuses),
+                    n(&pool::PoolStats::prepare_evictions)});
   }
   return table({"database", "user", "total_xact_count", "total_query_count", "total_wait_count", "total_wait_us",
-                "total_wait_timeouts", "server_connects", "server_connect_errors", "total_pins"},
+                "total_wait_timeouts", "server_connects", "server_connect_errors", "total_pins", "total_prepares",
+                "total_prepare_reuses", "total_prepare_evictions"},
                rows, "SHOW");
 }
 

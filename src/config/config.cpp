@@ -101,6 +101,8 @@ class Parser {
       if (auto d = seconds(v, key)) p.query_wait_timeout = *d;
     } else if (key == "server_connect_timeout") {
       if (auto d = seconds(v, key)) p.server_connect_timeout = *d;
+    } else if (key == "max_prepared_statements") {
+      if (auto i = integer(v, key, 0, 100000)) p.max_prepared_statements = int(*i);
     } else if (key == "session_state") {
       if (auto s = str(v, key)) {
         if (*s == "pin") p.reject_session_state = false;
@@ -167,7 +169,8 @@ ParseResult parse_config(std::string_view text, std::string_view source_name) {
   if (auto* n = root.get("pool")) {
     if (auto* t = ps.table(*n, "pool"))
       ps.each(*t, "pool", {"pool_mode", "pool_size", "min_pool_size", "server_lifetime", "server_idle_timeout",
-                           "client_idle_timeout", "query_wait_timeout", "server_connect_timeout", "session_state"},
+                           "client_idle_timeout", "query_wait_timeout", "server_connect_timeout", "session_state",
+                           "max_prepared_statements"},
               [&](std::string_view k, const toml::node& v) { ps.pool_key(c.pool_defaults, k, v); });
   }
   for (auto&& [k, v] : root) {
@@ -219,7 +222,7 @@ ParseResult parse_config(std::string_view text, std::string_view source_name) {
           DatabaseConfig db;
           db.name = name;
           db.pool = c.pool_defaults;
-          ps.each(*dt, label, {"host", "port", "dbname", "server_user", "server_password", "pool_mode", "pool_size", "min_pool_size", "session_state"},
+          ps.each(*dt, label, {"host", "port", "dbname", "server_user", "server_password", "pool_mode", "pool_size", "min_pool_size", "session_state", "max_prepared_statements"},
                   [&](std::string_view key, const toml::node& n) {
                     if (key == "host") { if (auto s = ps.str(n, key)) db.host = *s; }
                     else if (key == "port") { if (auto i = ps.integer(n, key, 1, 65535)) db.port = uint16_t(*i); }

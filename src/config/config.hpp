@@ -28,6 +28,7 @@ struct PoolSettings {
   double query_wait_timeout = 120;      ///< seconds; 0 = wait forever
   double server_connect_timeout = 5;    ///< seconds
   bool reject_session_state = false;    ///< session_state = "reject" (default "pin")
+  int max_prepared_statements = 200;    ///< per server connection, transaction mode; 0 = pin instead
 };
 
 struct DatabaseConfig {

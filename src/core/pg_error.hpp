@@ -19,6 +19,8 @@ inline constexpr std::string_view admin_shutdown = "57P01";
 inline constexpr std::string_view idle_session_timeout = "57P05";
 inline constexpr std::string_view query_canceled = "57014";
 inline constexpr std::string_view syntax_error = "42601";
+inline constexpr std::string_view duplicate_prepared_statement = "42P05";
+inline constexpr std::string_view invalid_sql_statement_name = "26000";
 inline constexpr std::string_view internal_error = "XX000";
 inline constexpr std::string_view read_only_transaction = "25006";
 }  // namespace sqlstate

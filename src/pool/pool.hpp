@@ -30,6 +30,7 @@ struct PoolStats {
   Counter xact_count, query_count, wait_count, wait_us;
   Counter server_connects, server_connect_errors, wait_timeouts;
   Counter cl_pinned, pins;  ///< clients pinned now; times a client became pinned
+  Counter prepares, prepare_reuses, prepare_evictions;  ///< named statements: sent, answered from cache, closed
 };
 
 class Pool;

@@ -10,6 +10,7 @@
 
 #include "core/result.hpp"
 #include "net/asio.hpp"
+#include "prepared/statements.hpp"
 
 namespace keel::pool {
 
@@ -36,6 +37,7 @@ class ServerConn {
   Clock::time_point created{}, idle_since{};
   ParamList params;             ///< ParameterStatus values reported at login
   ParamList settings;           ///< session parameters set on it since (by keel or a client)
+  prepared::ServerStatements statements;  ///< named statements keel prepared on it (transaction mode)
 };
 using ServerConnPtr = std::unique_ptr<ServerConn>;
 

@@ -244,6 +244,7 @@ awaitable<bool> Session::attach_pool() {
       co_return false;
     }
     mode_ = db_->pool.mode;
+    track_statements_ = mode_ == config::PoolMode::transaction && db_->pool.max_prepared_statements > 0;
     pool_ = &ctx_.pool_for(*db_, user_);
     pool_->stats().cl_active.add();
     counted_ = true;

@@ -20,6 +20,8 @@
 #include "net/asio.hpp"
 #include "net/signal.hpp"
 #include "pool/pool.hpp"
+#include "prepared/exchange.hpp"
+#include "prepared/rewrite.hpp"
 #include "sql/param_sync.hpp"
 #include "sql/session_state.hpp"
 
@@ -67,6 +69,10 @@ class Session : public std::enable_shared_from_this<Session> {
   bool would_pin(const sql::SessionStateDelta& d) const;
   void apply_session_effect(const sql::SessionStateDelta& d);
   void track_statement_names(char type, const uint8_t* body, size_t len);
+  bool rewrite_statements(Reader& r, char type, const std::optional<sql::SessionStateDelta>& effect);
+  void stage(Reader& r, size_t from);
+  prepared::Context statement_context(prepared::Counters& c);
+  void count(const prepared::Counters& c);
   void count_pin_change(bool was_pinned);
   awaitable<bool> flush(Reader& r);
   awaitable<void> admin_query(std::string_view sql);
@@ -78,6 +84,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_server_message(char type, const uint8_t* body, uint32_t len);
   void on_injected_reply(char type, const uint8_t* body, uint32_t len);
   bool settled() const { return pending_ == 0 && !unsynced_ && !copy_in_; }
+  awaitable<bool> write_client(const uint8_t* base, size_t from, size_t to);
 
   // Client output.
   awaitable<bool> send(const std::string& bytes);
@@ -99,6 +106,20 @@ class Session : public std::enable_shared_from_this<Session> {
   pool::Pool* pool_ = nullptr;
   ParamList wanted_;  ///< the client's own session parameters (startup, options, its SETs)
   sql::SessionPins pins_;  ///< session state that ties the client to its server connection
+  /// Transaction mode: the client's named statements follow it to any server connection
+  /// (src/prepared); exchange_ holds the responses the attached server owes, in order.
+  bool track_statements_ = false;
+  prepared::ClientStatements statements_;
+  prepared::Exchange exchange_{statements_};
+  // The pump's output when keel adds to or removes from the server's bytes: pieces of the
+  // server buffer and of synth_, in order (reused, so no allocation in steady state).
+  struct Piece {
+    bool synth;
+    size_t off, len;
+  };
+  std::vector<Piece> pieces_;
+  std::string synth_, before_, after_;
+  std::vector<asio::const_buffer> iov_;
 
   // Server attachment and the exchange's accounting (see session.cpp for the rules).
   pool::ServerConnPtr server_;

@@ -87,19 +87,46 @@ awaitable<void> Session::pump() {
     if (ec == asio::error::operation_aborted && client_gone_ && server_->sock.is_open()) continue;
     if (ec) { server_dead = true; break; }
     wr += n;
-    size_t pos = 0, from = 0;  // forward [from, pos); replies to keel's own queries come first
+    size_t pos = 0, from = 0;  // forward [from, pos), after pieces_ (when keel edits the stream)
     bool bad = false;
+    pieces_.clear();
+    synth_.clear();
+    auto cut = [&](size_t at) {
+      if (at > from) pieces_.push_back({false, from, at - from});
+      from = at;
+    };
+    auto add_synth = [&](std::string& s) {
+      if (s.empty()) return;
+      pieces_.push_back({true, synth_.size(), s.size()});
+      synth_ += s;
+      s.clear();
+    };
     while (pos < wr) {
       auto f = protocol::next_frame(buf.data() + pos, wr - pos, cont, BufferPool::kSize, kMaxServerMessage);
       if (f.kind == protocol::Frame::Kind::need_more) break;
       if (f.kind == protocol::Frame::Kind::error) { bad = true; break; }
       bool swallow = injected_ > 0;
-      if (f.kind == protocol::Frame::Kind::whole) {
-        if (swallow) on_injected_reply(f.type, buf.data() + pos + 5, f.length - 4);
-        else on_server_message(f.type, buf.data() + pos + 5, f.length - 4);
+      bool whole = f.kind == protocol::Frame::Kind::whole;
+      const uint8_t* body = buf.data() + pos + 5;
+      if (whole) {
+        if (swallow) on_injected_reply(f.type, body, f.length - 4);
+        else on_server_message(f.type, body, f.length - 4);
+      }
+      if (swallow) {
+        cut(pos);
+        from = pos + f.size;
+      } else if (track_statements_ && f.kind != protocol::Frame::Kind::tail) {
+        std::string_view b = whole ? std::string_view(reinterpret_cast<const char*>(body), f.length - 4) : std::string_view();
+        auto v = exchange_.on_server(f.type, b, server_->statements, before_, after_);
+        if (!v.forward || !before_.empty() || !after_.empty()) {
+          cut(pos);
+          add_synth(before_);
+          if (v.forward) cut(pos + f.size);
+          from = pos + f.size;
+          add_synth(after_);
+        }
       }
       pos += f.size;
-      if (swallow) from = pos;
     }
     if (injected_error_ && !client_gone_) {
       // The client's startup parameters were refused (as PostgreSQL would at login): end it.
@@ -121,9 +148,20 @@ awaitable<void> Session::pump() {
       server_dead = true;
       break;
     }
-    if (pos > from && !client_gone_) {
+    if ((pos > from || !pieces_.empty()) && !client_gone_) {
       pump_writing_ = true;
-      auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(buf.data() + from, pos - from), nothrow);
+      error_code wec;
+      if (pieces_.empty()) {
+        auto [e, wn] = co_await asio::async_write(client_, asio::buffer(buf.data() + from, pos - from), nothrow);
+        wec = e;
+      } else {
+        iov_.clear();
+        for (auto& p : pieces_)
+          iov_.push_back(p.synth ? asio::buffer(synth_.data() + p.off, p.len) : asio::buffer(buf.data() + p.off, p.len));
+        if (pos > from) iov_.push_back(asio::buffer(buf.data() + from, pos - from));
+        auto [e, wn] = co_await asio::async_write(client_, iov_, nothrow);
+        wec = e;
+      }
       pump_writing_ = false;
       pump_signal_.notify();
       if (wec) client_gone_ = true;  // the reader sees it too, ends, and wakes us to drain
@@ -133,6 +171,12 @@ awaitable<void> Session::pump() {
     if (!client_gone_ && settled() && wr == 0 && tx_status_ == 'I' && mode_ == config::PoolMode::transaction &&
         !pins_.pinned()) {
       // The transaction is over and the client owes nothing: the connection goes back.
+      if (!exchange_.empty()) {
+        KEEL_WARN(ids(), "{} expected responses left at release; forgetting the connection's statements",
+                  exchange_.size());
+        exchange_.clear();
+        server_->statements.clear();
+      }
       pool_->release(std::move(server_));
       pump_running_ = false;
       pump_signal_.notify();
@@ -197,8 +241,10 @@ awaitable<void> Session::finish_pump(bool server_dead) {
     // Session mode, or a pinned client: what it left on the connection goes with it.
     ok = bool(co_await pool::run_simple(*c, "DISCARD ALL", deadline));
     c->settings.clear();  // DISCARD ALL is RESET ALL too
+    c->statements.clear();
   }
   tx_status_ = 'I';
+  exchange_.clear();
   if (ok) pool_->release(std::move(c));
   else pool_->discard(std::move(c));
   pump_running_ = false;

@@ -35,7 +35,17 @@ struct Session::Reader {
   uint32_t cont = 0;          ///< body bytes still owed by a streamed (large) message
   bool cont_forward = false;  ///< ... and whether they go to the server or are dropped
   bool discard_until_sync = false;
+  bool want_more = false;     ///< the message at rd must be read further before it is handled
   protocol::Frame frame;      ///< the frame being handled
+  // Bytes keel sends in place of or besides the client's (renamed statements): the output is
+  // pieces of buf and of staged, in order; [fwd, rd) follows them.
+  struct Piece {
+    bool staged;
+    size_t off, len;
+  };
+  std::vector<Piece> pieces;
+  std::string staged;
+  std::vector<asio::const_buffer> iov;
 };
 
 awaitable<void> Session::serve(std::vector<uint8_t> leftover) {
@@ -101,6 +111,7 @@ awaitable<void> Session::serve(std::vector<uint8_t> leftover) {
         continue;
       }
       if (!co_await on_client_message(r, f.type, f.length)) { keep = false; break; }
+      if (r.want_more) { r.want_more = false; break; }
     }
     if (keep) keep = co_await flush(r);
     if (keep && r.rd > 0 && r.rd < r.wr) {
@@ -115,12 +126,87 @@ awaitable<void> Session::serve(std::vector<uint8_t> leftover) {
 
 /// Forwards [fwd, rd) to the attached server. Precondition: bytes there only while attached.
 awaitable<bool> Session::flush(Reader& r) {
-  if (r.fwd == r.rd) co_return !closing_;
-  size_t begin = r.fwd;
+  if (track_statements_ && server_) {
+    // keel's answers alone are owed: make the server answer something so the pump sends them.
+    prepared::Counters c;
+    auto ctx = statement_context(c);
+    size_t from = r.staged.size();
+    prepared::nudge_if_needed(ctx, r.staged);
+    stage(r, from);
+  }
+  if (r.pieces.empty()) {
+    if (r.fwd == r.rd) co_return !closing_;
+    size_t begin = r.fwd;
+    r.fwd = r.rd;
+    if (!server_) co_return !closing_;
+    auto [ec, n] = co_await asio::async_write(server_->sock, asio::buffer(r.buf.data() + begin, r.rd - begin), nothrow);
+    co_return !ec && !closing_;
+  }
+  r.iov.clear();
+  for (auto& p : r.pieces)
+    r.iov.push_back(p.staged ? asio::buffer(r.staged.data() + p.off, p.len) : asio::buffer(r.buf.data() + p.off, p.len));
+  if (r.rd > r.fwd) r.iov.push_back(asio::buffer(r.buf.data() + r.fwd, r.rd - r.fwd));
   r.fwd = r.rd;
-  if (!server_) co_return !closing_;
-  auto [ec, n] = co_await asio::async_write(server_->sock, asio::buffer(r.buf.data() + begin, r.rd - begin), nothrow);
+  r.pieces.clear();
+  if (!server_) {
+    r.staged.clear();
+    co_return !closing_;
+  }
+  auto [ec, n] = co_await asio::async_write(server_->sock, r.iov, nothrow);
+  r.staged.clear();
   co_return !ec && !closing_;
+}
+
+/// Adds r.staged[from, end) to the output, after the client's bytes up to r.rd.
+void Session::stage(Reader& r, size_t from) {
+  if (r.staged.size() == from) return;
+  if (r.rd > r.fwd) r.pieces.push_back({false, r.fwd, r.rd - r.fwd});
+  r.fwd = r.rd;
+  r.pieces.push_back({true, from, r.staged.size() - from});
+}
+
+prepared::Context Session::statement_context(prepared::Counters& c) {
+  size_t cap = size_t(db_->pool.max_prepared_statements);
+  return prepared::Context{statements_, server_->statements, exchange_, cap, tx_status_, c};
+}
+
+void Session::count(const prepared::Counters& c) {
+  if (c.parses) pool_->stats().prepares.add(int64_t(c.parses));
+  if (c.reused) pool_->stats().prepare_reuses.add(int64_t(c.reused));
+  if (c.evictions) pool_->stats().prepare_evictions.add(int64_t(c.evictions));
+}
+
+/// Transaction mode: renames the client's named statements for the attached server (see
+/// src/prepared/rewrite.hpp). Returns false when the message must be read further first.
+bool Session::rewrite_statements(Reader& r, char type, const std::optional<sql::SessionStateDelta>& effect) {
+  const auto& f = r.frame;
+  std::string_view msg(reinterpret_cast<const char*>(r.buf.data() + r.rd), f.size);
+  prepared::Counters c;
+  auto ctx = statement_context(c);
+  size_t from = r.staged.size();
+  size_t skip = 0;
+  if (type == 'Q' && effect && effect->statements == 1 && effect->deallocated.size() == 1 &&
+      prepared::rewrite_deallocate(effect->deallocated[0], ctx, r.staged)) {
+    skip = f.size;
+  } else {
+    bool need_more = false;
+    skip = prepared::rewrite_client_message(type, msg, f.length, ctx, r.staged, need_more).skip;
+    if (need_more) {
+      if (r.rd > 0 || r.wr < BufferPool::kSize) {
+        r.cont = 0;  // read the head of this message again, with more of it
+        r.want_more = true;
+        return false;
+      }
+      exchange_.push(prepared::Expect::bind);  // names longer than a buffer: the server judges it
+    }
+  }
+  count(c);
+  stage(r, from);
+  if (skip > 0) {
+    if (r.rd > r.fwd) r.pieces.push_back({false, r.fwd, r.rd - r.fwd});
+    r.fwd = r.rd + skip;
+  }
+  return true;
 }
 
 namespace {
@@ -196,13 +282,23 @@ awaitable<bool> Session::on_client_message(Reader& r, char type, uint32_t length
       if (mode_ == config::PoolMode::transaction && f.kind == protocol::Frame::Kind::whole)
         effect = session_effect(type, r.buf.data() + r.rd + 5, f.size - 5);
       if (effect && db_->pool.reject_session_state && would_pin(*effect)) {
-        if (!co_await drop()) co_return false;
-        std::string out;
-        protocol::Encoder enc(out);
         PgError e = PgError::error(sqlstate::feature_not_supported,
                                    "this statement leaves session state on the server connection, which "
                                    "transaction pooling cannot keep (session_state = reject)");
         e.hint = "Use session pool mode for this client, or set session_state = \"pin\".";
+        if (type != 'Q' && server_ && track_statements_) {
+          // In order with what the server still owes, and the server skips to Sync as for its own.
+          size_t from = r.staged.size();
+          prepared::stand_in_error(e, exchange_, r.staged);
+          stage(r, from);
+          r.rd += f.size;
+          r.fwd = r.rd;
+          account('D');
+          co_return true;
+        }
+        if (!co_await drop()) co_return false;
+        std::string out;
+        protocol::Encoder enc(out);
         enc.error_response(e);
         if (type == 'Q') enc.ready_for_query(tx_status_);
         else r.discard_until_sync = true;
@@ -215,9 +311,12 @@ awaitable<bool> Session::on_client_message(Reader& r, char type, uint32_t length
       }
       if (!server_) co_return true;  // answered with an error; the message was dropped
   }
-  if (f.kind == protocol::Frame::Kind::whole && (type == 'P' || type == 'C') &&
-      mode_ == config::PoolMode::transaction)
+  if (track_statements_ && server_) {
+    if (!rewrite_statements(r, type, effect)) co_return true;  // r.want_more: handled after the next read
+  } else if (f.kind == protocol::Frame::Kind::whole && (type == 'P' || type == 'C') &&
+             mode_ == config::PoolMode::transaction) {
     track_statement_names(type, r.buf.data() + r.rd + 5, f.size - 5);
+  }
   if (effect) apply_session_effect(*effect);
   account(type);
   take();

@@ -138,7 +138,10 @@ SessionStateDelta classify_session_state(std::string_view sql) {
   if (!r.error && r.parse_tree) {
     auto tree = json::parse(r.parse_tree, nullptr, false);
     if (tree.is_object() && tree.contains("stmts"))
-      for (auto& s : tree["stmts"]) classify_stmt(s.value("stmt", json::object()), d);
+      for (auto& s : tree["stmts"]) {
+        ++d.statements;
+        classify_stmt(s.value("stmt", json::object()), d);
+      }
   }
   pg_query_free_parse_result(r);
   return d;

@@ -9,6 +9,7 @@
 namespace keel::sql {
 
 struct SessionStateDelta {
+  int statements = 0;       ///< how many statements the SQL holds (not part of any())
   int listens = 0;          ///< LISTEN (+1) / UNLISTEN name (-1)
   bool unlisten_all = false;
   int advisory_locks = 0;   ///< pg_advisory_lock... (+1) / pg_advisory_unlock... (-1)

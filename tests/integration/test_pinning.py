@@ -1,12 +1,9 @@
 """Transaction mode: session state that cannot move between server connections pins the client
 to its server connection until the state is gone; session_state = "reject" refuses it."""
-import os
-import struct
-import subprocess
 
 import pytest
 
-from harness import B, E, P, Q, S, raw_login, wait_until
+from harness import B, E, P, S, raw_login, wait_until
 from test_admin import show
 
 PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
@@ -88,36 +85,3 @@ def test_reject_mode(start_keel):
     assert [e["C"] for e in r.errors] == ["0A000"]
     assert a.scalar("select 'still usable'") == "still usable"
     assert raw_login(k).scalar("select 1") == "1"
-
-
-def close_stmt(name):
-    body = b"S" + name.encode() + b"\0"
-    return b"C" + struct.pack("!I", len(body) + 4) + body
-
-
-def test_named_protocol_statement_pins_until_closed(start_keel):
-    # Named statements do not move between server connections yet (issue 3): the client keeps
-    # its connection while it has one, so Bind by name never lands where the name is unknown.
-    k = keel_one_conn(start_keel)
-    a = raw_login(k)
-    b = raw_login(k)
-    a.send(P("select $1::int + 1", name="s1") + S())
-    assert not a.read_until_ready().errors
-    for i in range(3):
-        a.send(B(params=[str(i).encode()], stmt="s1") + E() + S())
-        r = a.read_until_ready()
-        assert not r.errors and r.rows == [[str(i + 1)]]
-    assert [e["C"] for e in b.query("select 1").errors] == ["53300"]
-    a.send(close_stmt("s1") + S())
-    assert not a.read_until_ready().errors
-    assert b.scalar("select 'b runs'") == "b runs"
-
-
-def test_pgbench_prepared_in_transaction_mode(start_keel, pg):
-    k = start_keel({"pool": {"pool_size": 8}}, pool_mode="transaction")
-    out = subprocess.run([PGBENCH, "-h", k.host, "-p", str(k.port), "-U", "app", "-n", "-S", "-M", "prepared",
-                          "-c", "8", "-j", "2", "-t", "200", "app"],
-                         env={**os.environ, "PGPASSWORD": "apppass"}, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert "number of transactions actually processed: 1600/1600" in out.stdout
-    assert "number of failed transactions: 0" in out.stdout

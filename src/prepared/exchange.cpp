@@ -1,0 +1,164 @@
+#include "prepared/exchange.hpp"
+
+#include "protocol/encoder.hpp"
+
+namespace keel::prepared {
+
+namespace {
+bool synthesized(Expect k) { return k == Expect::synth_parse || k == Expect::synth_close; }
+bool ends_exchange(Expect k) { return k == Expect::sync || k == Expect::query || k == Expect::query_dealloc; }
+}  // namespace
+
+bool Exchange::only_synthesized() const {
+  if (empty()) return false;
+  for (size_t i = head_; i < entries_.size(); ++i)
+    if (!synthesized(entries_[i].kind)) return false;
+  return true;
+}
+
+void Exchange::clear() {
+  entries_.clear();
+  head_ = 0;
+  skipping_ = false;
+}
+
+void Exchange::pop() {
+  entries_[head_] = Entry{};
+  if (++head_ == entries_.size()) {
+    entries_.clear();
+    head_ = 0;
+  } else if (head_ >= 256 && head_ * 2 >= entries_.size()) {
+    entries_.erase(entries_.begin(), entries_.begin() + long(head_));  // a pipeline that never drains
+    head_ = 0;
+  }
+}
+
+void Exchange::emit_ready(std::string& out, ServerStatements&) {
+  protocol::Encoder enc(out);
+  while (!empty() && synthesized(head().kind)) {
+    enc.begin(head().kind == Expect::synth_parse ? '1' : '3').end();
+    pop();
+  }
+}
+
+void Exchange::undo(Entry& e, ServerStatements& server) {
+  auto client_has = [&](const Entry& x) {
+    const StatementPtr* p = client_->find(x.client_name);
+    return p && *p == x.def;
+  };
+  switch (e.kind) {
+    case Expect::parse_new:
+      if (client_has(e)) client_->erase(e.client_name);
+      if (!e.orphan) server.erase(*e.def, e.server_name);
+      break;
+    case Expect::synth_parse:
+      if (client_has(e)) client_->erase(e.client_name);
+      break;
+    case Expect::synth_close:
+      if (!client_->find(e.client_name)) client_->set(e.client_name, e.def);
+      break;
+    case Expect::inj_parse:
+      server.erase(*e.def, e.server_name);
+      break;
+    case Expect::inj_close:
+      if (!e.server_name.empty()) server.orphans.push_back(std::move(e.server_name));
+      break;
+    default:
+      break;
+  }
+}
+
+void Exchange::failed(ServerStatements&) { skipping_ = true; }
+
+void Exchange::all_deallocated(ServerStatements& server) {
+  server.clear();
+  client_->clear();
+}
+
+Verdict Exchange::on_server(char type, std::string_view body, ServerStatements& server, std::string& before,
+                            std::string& after) {
+  Verdict v;
+  if (type == 'N' || type == 'A' || type == 'S') return v;  // asynchronous: match nothing
+  if (type == 'C' && (body == std::string_view("DISCARD ALL\0", 12) || body == std::string_view("DEALLOCATE ALL\0", 15)))
+    all_deallocated(server);
+  if (!skipping_) emit_ready(before, server);
+  if (empty()) return v;
+  if (skipping_) {
+    if (type != 'Z') return v;
+    // The Sync that ends the skip: everything before it got no response. Undo last first.
+    size_t sync = head_;
+    while (sync < entries_.size() && entries_[sync].kind != Expect::sync) ++sync;
+    for (size_t i = std::min(sync, entries_.size()); i > head_; --i) undo(entries_[i - 1], server);
+    size_t stop = std::min(sync + 1, entries_.size());
+    while (head_ < stop && !empty()) pop();
+    skipping_ = false;
+    emit_ready(after, server);
+    return v;
+  }
+  Entry& e = head();
+  bool done = false, error = false;
+  switch (e.kind) {
+    case Expect::parse:
+    case Expect::parse_new:
+      done = type == '1';
+      if (done && e.orphan) server.orphans.push_back(e.server_name);
+      break;
+    case Expect::inj_parse:
+      done = type == '1';
+      v.forward = !done;
+      break;
+    case Expect::bind:
+      done = type == '2';
+      break;
+    case Expect::describe:
+      done = type == 'T' || type == 'n';
+      break;
+    case Expect::execute:
+      done = type == 'C' || type == 'I' || type == 's';
+      break;
+    case Expect::close:
+      done = type == '3';
+      break;
+    case Expect::inj_close:
+      done = type == '3';
+      v.forward = !done;
+      break;
+    case Expect::stand_in:
+      if (type == 'E') {
+        v.forward = false;
+        if (e.error) protocol::Encoder(after).error_response(*e.error);
+      }
+      break;
+    case Expect::sync:
+    case Expect::query:
+      done = type == 'Z';
+      break;
+    case Expect::query_dealloc:
+      if (type == 'C' && ++e.seen == 1) v.forward = false;  // PREPARE's
+      else if (type == 'C') client_->erase(e.client_name);
+      done = type == 'Z';
+      break;
+    case Expect::synth_parse:
+    case Expect::synth_close:
+      break;  // emitted above
+  }
+  if (type == 'E' && !ends_exchange(e.kind)) error = true;
+  if (type == 'Z' && !done) {
+    // Out of step (a message the server ignored): resynchronise on this ReadyForQuery.
+    while (!empty() && !ends_exchange(head().kind)) pop();
+    done = !empty();
+  }
+  if (error) {
+    undo(e, server);
+    pop();
+    failed(server);
+    return v;
+  }
+  if (done) {
+    pop();
+    emit_ready(after, server);
+  }
+  return v;
+}
+
+}  // namespace keel::prepared

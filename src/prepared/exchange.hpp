@@ -1,0 +1,95 @@
+#pragma once
+// The responses a server connection owes, in order, while keel renames, adds or answers
+// extended-query messages on a client's behalf (transaction mode). Pure: the pump feeds it each
+// server message and it says what the client gets instead.
+//
+// Every message keel sends to the server, or answers itself, pushes one Entry; the server's
+// responses are matched to entries in order (protocol-flow "Extended Query"):
+//   Parse → ParseComplete | Error; Bind → BindComplete | Error; Describe → [ParameterDescription]
+//   RowDescription | NoData | Error; Execute → ... CommandComplete | EmptyQueryResponse |
+//   PortalSuspended | Error; Close → CloseComplete | Error; Sync, Query, FunctionCall → ... ReadyForQuery.
+// NoticeResponse, NotificationResponse and ParameterStatus may come at any time and match nothing.
+// After an Error in extended query the server skips every message until Sync: entries between
+// the failed one and the Sync get no response and their effects are undone, last first.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/pg_error.hpp"
+#include "prepared/statements.hpp"
+
+namespace keel::prepared {
+
+enum class Expect : uint8_t {
+  parse,          ///< a client Parse forwarded as it came (unnamed)
+  bind,
+  describe,
+  execute,
+  close,
+  sync,
+  query,          ///< simple Query or FunctionCall: everything up to ReadyForQuery
+  parse_new,      ///< a client's named Parse, renamed: creates `server_name` (undone if it fails)
+  synth_parse,    ///< a client's named Parse of a statement this server has: keel says ParseComplete
+  synth_close,    ///< a client's Close of its named statement: keel says CloseComplete
+  inj_parse,      ///< keel prepares `server_name` before a Bind/Describe: ParseComplete swallowed
+  inj_close,      ///< keel closes `server_name` (eviction, or a nudge): CloseComplete swallowed
+  stand_in,       ///< keel's Describe of an absent statement: its Error is replaced by `error`
+  query_dealloc,  ///< Query "PREPARE k AS SELECT; DEALLOCATE k" standing for DEALLOCATE client_name
+};
+
+struct Entry {
+  Expect kind = Expect::query;
+  bool orphan = false;      ///< parse_new under a throwaway name: close it once it exists
+  uint8_t seen = 0;         ///< query_dealloc: CommandCompletes seen
+  std::string client_name;  ///< parse_new, synth_parse, synth_close, query_dealloc
+  std::string server_name;  ///< parse_new, inj_parse, inj_close
+  StatementPtr def;         ///< parse_new, synth_parse, inj_parse; synth_close: what was closed
+  std::unique_ptr<PgError> error;  ///< stand_in
+};
+
+/// What the pump does with one server message.
+struct Verdict {
+  bool forward = true;  ///< pass the message on as it came (false: keel swallows it)
+};
+
+class Exchange {
+ public:
+  explicit Exchange(ClientStatements& client) : client_(&client) {}
+
+  void push(Expect k) {
+    entries_.emplace_back();
+    entries_.back().kind = k;
+  }
+  void push(Entry e) { entries_.push_back(std::move(e)); }
+  bool empty() const { return head_ == entries_.size(); }
+  size_t size() const { return entries_.size() - head_; }
+  /// Every entry still owed is keel's own answer: no server response will come to release them,
+  /// so the reader sends a nudge (a Close of a name that does not exist, answered CloseComplete).
+  bool only_synthesized() const;
+
+  /// One server message, at the start of a frame (body = its body when whole, else empty).
+  /// Appends what the client gets before it to `before` and after it to `after` (keel's own
+  /// answers that fall there), updates the client's and the server's statements.
+  Verdict on_server(char type, std::string_view body, ServerStatements& server, std::string& before,
+                    std::string& after);
+
+  /// Forgets everything owed (the server connection is gone or was reset).
+  void clear();
+
+ private:
+  Entry& head() { return entries_[head_]; }
+  void pop();
+  void emit_ready(std::string& out, ServerStatements& server);
+  void undo(Entry& e, ServerStatements& server);
+  void failed(ServerStatements& server);  // an extended-query message failed: skip to Sync
+  void all_deallocated(ServerStatements& server);
+
+  ClientStatements* client_;
+  std::vector<Entry> entries_;
+  size_t head_ = 0;
+  bool skipping_ = false;  ///< the server skips to the next Sync
+};
+
+}  // namespace keel::prepared
