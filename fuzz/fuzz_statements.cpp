@@ -39,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       auto f = keel::protocol::next_frame(data + pos, size - pos, cont, 1 << 16, 1 << 16);
       if (f.kind != Frame::Kind::whole) break;
       std::string_view m(reinterpret_cast<const char*>(data + pos), f.size);
-      kp::Context ctx{client, server, ex, capacity, tx, counters};
+      kp::Context ctx{client, server, ex, capacity, tx, tx == 'I' && ex.empty(), counters};
       std::string out;
       bool need_more = false;
       auto rw = kp::rewrite_client_message(f.type, m, f.length, ctx, out, need_more);

@@ -27,7 +27,7 @@ void send_parse(std::string_view name, std::string_view body_after_name, std::st
 /// Only between transactions with nothing owed: closing a statement closes the portals made
 /// from it, and a client inside a transaction may still have one.
 void close_orphans(Context& ctx, std::string& out) {
-  if (ctx.server.orphans.empty() || !ctx.exchange.empty() || ctx.tx_status != 'I') return;
+  if (ctx.server.orphans.empty() || !ctx.exchange.empty() || !ctx.idle) return;
   for (auto& name : ctx.server.orphans) {
     send_close(name, out);
     Entry e;
@@ -171,6 +171,13 @@ Rewrite rewrite_client_message(char type, std::string_view msg, uint32_t length,
                                bool& need_more) {
   need_more = false;
   close_orphans(ctx, out);
+  if (type != 'B' && msg.size() < size_t(length) + 1) {
+    // Larger than a buffer: streamed as it comes, never renamed.
+    if (type == 'P') ctx.exchange.push(Expect::parse);
+    if (type == 'D') ctx.exchange.push(Expect::describe);
+    if (type == 'C') ctx.exchange.push(Expect::close);
+    return {};
+  }
   switch (type) {
     case 'P': return on_parse(msg, ctx, out);
     case 'B': return on_bind(msg, length, ctx, out, need_more);

@@ -38,6 +38,7 @@ struct Context {
   Exchange& exchange;
   size_t capacity;  ///< statements per server connection (≥ 1)
   char tx_status;   ///< the last ReadyForQuery status seen
+  bool idle;        ///< no transaction and nothing owed (no portal can exist): closing is safe
   Counters& counters;
 };
 
@@ -49,7 +50,8 @@ struct Rewrite {
 
 /// msg = the message (type, length, body) as far as it is buffered; length = its length field.
 /// Bind may be partial (a large one streamed): it needs its portal and statement names in msg;
-/// `need_more` is set when they are not there yet. The other types must be whole.
+/// `need_more` is set when they are not there yet. A partial Parse, Describe or Close goes as it
+/// came (a Parse with a name then creates that name on the server: the caller pins the client).
 Rewrite rewrite_client_message(char type, std::string_view msg, uint32_t length, Context& ctx, std::string& out,
                                bool& need_more);
 

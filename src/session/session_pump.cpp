@@ -217,6 +217,7 @@ awaitable<void> Session::finish_pump(bool server_dead) {
   pool::ServerConnPtr c = std::move(server_);
   if (server_dead) {
     KEEL_INFO(ids(), "server connection pid {} lost", c->pid);
+    exchange_.clear();
     pool_->discard(std::move(c));
     pump_running_ = false;
     pump_signal_.notify();

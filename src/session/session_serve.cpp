@@ -167,7 +167,8 @@ void Session::stage(Reader& r, size_t from) {
 
 prepared::Context Session::statement_context(prepared::Counters& c) {
   size_t cap = size_t(db_->pool.max_prepared_statements);
-  return prepared::Context{statements_, server_->statements, exchange_, cap, tx_status_, c};
+  return prepared::Context{statements_, server_->statements, exchange_, cap, tx_status_,
+                           tx_status_ == 'I' && settled(), c};
 }
 
 void Session::count(const prepared::Counters& c) {
@@ -191,6 +192,16 @@ bool Session::rewrite_statements(Reader& r, char type, const std::optional<sql::
   } else {
     bool need_more = false;
     skip = prepared::rewrite_client_message(type, msg, f.length, ctx, r.staged, need_more).skip;
+    if (type == 'P' && f.kind == protocol::Frame::Kind::head) {
+      // Too large to rename: it creates the client's own name on this server, which pins.
+      std::string_view b = msg.substr(5);
+      size_t pos = 0;
+      if (auto name = protocol::read_cstr(b, pos); name && !name->empty()) {
+        bool was = pins_.pinned();
+        pins_.prepared(*name);
+        count_pin_change(was);
+      }
+    }
     if (need_more) {
       if (r.rd > 0 || r.wr < BufferPool::kSize) {
         r.cont = 0;  // read the head of this message again, with more of it
@@ -313,6 +324,8 @@ awaitable<bool> Session::on_client_message(Reader& r, char type, uint32_t length
   }
   if (track_statements_ && server_) {
     if (!rewrite_statements(r, type, effect)) co_return true;  // r.want_more: handled after the next read
+    if (type == 'C' && f.kind == protocol::Frame::Kind::whole && !pins_.statements.empty())
+      track_statement_names(type, r.buf.data() + r.rd + 5, f.size - 5);  // closing a name that pins
   } else if (f.kind == protocol::Frame::Kind::whole && (type == 'P' || type == 'C') &&
              mode_ == config::PoolMode::transaction) {
     track_statement_names(type, r.buf.data() + r.rd + 5, f.size - 5);

@@ -50,8 +50,9 @@ def _send(client, data):
 
 
 def keel_tx(start_keel, pool_size=1, **pool):
+    pool.setdefault("query_wait_timeout", 5)
     return start_keel({"keel": {"workers": 1},
-                       "pool": {"pool_size": pool_size, "query_wait_timeout": 5, **pool}},
+                       "pool": {"pool_size": pool_size, **pool}},
                       pool_mode="transaction")
 
 
@@ -273,6 +274,19 @@ def test_big_bind_to_named_statement(start_keel):
         c.send(B(params=[big], stmt="len") + E() + S())
         r = c.read_until_ready(timeout=30)
         assert not r.errors and r.rows == [[str(len(big))]]
+
+
+def test_parse_larger_than_a_buffer_pins_until_closed(start_keel):
+    k = keel_tx(start_keel, query_wait_timeout=1)
+    a, b = raw_login(k), raw_login(k)
+    big = "select length('" + "y" * 40000 + "')"
+    a.send(P(big, name="huge") + B(stmt="huge") + E() + S())
+    r = a.read_until_ready()
+    assert not r.errors and r.rows == [["40000"]]
+    assert [e["C"] for e in b.query("select 1").errors] == ["53300"]  # a keeps the connection
+    a.send(B(stmt="huge") + E() + C("S", "huge") + S())
+    assert a.read_until_ready().rows == [["40000"]]
+    assert b.scalar("select 'b runs'") == "b runs"
 
 
 def test_pinned_state_reset_forgets_statements(start_keel, pg):

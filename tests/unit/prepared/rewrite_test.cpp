@@ -79,7 +79,7 @@ struct Fixture : ::testing::Test {
   std::string send(Side& s, const std::vector<std::string>& msgs) {
     std::string to_server;
     for (const auto& m : msgs) {
-      Context ctx{s.client, server, s.exchange, capacity, tx, s.counters};
+      Context ctx{s.client, server, s.exchange, capacity, tx, tx == 'I', s.counters};
       std::string out;
       bool need_more = false;
       auto rw = rewrite_client_message(m[0], m, uint32_t(m.size() - 1), ctx, out, need_more);
@@ -87,7 +87,7 @@ struct Fixture : ::testing::Test {
       to_server += out;
       to_server += m.substr(rw.skip);
     }
-    Context ctx{s.client, server, s.exchange, capacity, tx, s.counters};
+    Context ctx{s.client, server, s.exchange, capacity, tx, tx == 'I', s.counters};
     nudge_if_needed(ctx, to_server);
     return to_server;
   }
