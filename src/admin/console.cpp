@@ -76,15 +76,28 @@ std::string show_stats(const pool::PoolRegistry& reg) {
                rows, "SHOW");
 }
 
+std::string show_mem(const std::vector<const BufferPool*>& buffers) {
+  std::vector<Row> rows;
+  for (size_t w = 0; w < buffers.size(); ++w) {
+    size_t used = buffers[w]->in_use(), spare = buffers[w]->free_count();
+    rows.push_back({std::to_string(w), std::to_string(used), std::to_string(spare),
+                    std::to_string((used + spare) * BufferPool::kSize / 1024)});
+  }
+  return table({"worker", "buffers_in_use", "buffers_free", "buffer_kib"}, rows, "SHOW");
+}
+
 }  // namespace
 
-std::string execute(const pool::PoolRegistry& registry, std::string_view sql) {
+std::string execute(const pool::PoolRegistry& registry, const std::vector<const BufferPool*>& buffers,
+                    std::string_view sql) {
   std::string cmd = normalize(sql);
+  if (cmd == "SHOW MEM") return show_mem(buffers);
   if (cmd == "SHOW POOLS") return show_pools(registry);
   if (cmd == "SHOW STATS") return show_stats(registry);
   if (cmd == "SHOW VERSION") return table({"version"}, {{std::string("keel " KEEL_VERSION)}}, "SHOW");
   if (cmd == "SHOW HELP" || cmd == "HELP")
-    return table({"command"}, {{std::string("SHOW POOLS")}, {std::string("SHOW STATS")}, {std::string("SHOW VERSION")}}, "SHOW");
+    return table({"command"}, {{std::string("SHOW POOLS")}, {std::string("SHOW STATS")}, {std::string("SHOW MEM")},
+                                  {std::string("SHOW VERSION")}}, "SHOW");
   if (cmd.empty()) {
     std::string out;
     protocol::Encoder(out).empty_query();

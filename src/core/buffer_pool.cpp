@@ -26,19 +26,22 @@ Buffer BufferPool::get() {
   if (!free_.empty()) {
     p = free_.back();
     free_.pop_back();
+    free_n_.add(-1);
   } else {
     p = new uint8_t[kSize];
   }
-  ++in_use_;
+  in_use_.add();
   return Buffer(this, p);
 }
 
 void BufferPool::put(uint8_t* p) {
-  --in_use_;
-  if (free_.size() < keep_free_)
+  in_use_.add(-1);
+  if (free_.size() < keep_free_) {
     free_.push_back(p);
-  else
+    free_n_.add();
+  } else {
     delete[] p;
+  }
 }
 
 }  // namespace keel

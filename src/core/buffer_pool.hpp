@@ -6,6 +6,8 @@
 #include <memory>
 #include <vector>
 
+#include "core/counter.hpp"
+
 namespace keel {
 
 class BufferPool;
@@ -40,15 +42,16 @@ class BufferPool {
   BufferPool& operator=(const BufferPool&) = delete;
 
   Buffer get();
-  size_t in_use() const { return in_use_; }
-  size_t free_count() const { return free_.size(); }
+  /// Readable from any thread (the admin console).
+  size_t in_use() const { return size_t(in_use_.get()); }
+  size_t free_count() const { return size_t(free_n_.get()); }
 
  private:
   friend class Buffer;
   void put(uint8_t* p);
   std::vector<uint8_t*> free_;
   size_t keep_free_;
-  size_t in_use_ = 0;
+  Counter in_use_, free_n_;
 };
 
 }  // namespace keel

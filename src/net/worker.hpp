@@ -13,7 +13,9 @@ namespace keel::net {
 
 class Worker {
  public:
-  explicit Worker(int id) : id_(id), io_(1) {}
+  /// One thread runs io(); sockets are used on it only, so the reactor needs no per-socket
+  /// locking (other threads only post, which stays locked).
+  explicit Worker(int id) : id_(id), io_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO) {}
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 

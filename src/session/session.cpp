@@ -18,6 +18,7 @@ namespace keel::session {
 namespace {
 constexpr auto kLoginTimeout = std::chrono::seconds(60);
 constexpr uint32_t kMaxAuthMessage = 10000;
+constexpr auto kParkAfter = std::chrono::seconds(1);  ///< a client quiet this long gives its read buffer back
 }  // namespace
 
 Session::Session(WorkerContext& ctx, tcp::socket sock)
@@ -290,7 +291,15 @@ void Session::cancel(int32_t secret) {
 }
 
 void Session::check_idle(Clock::time_point now) {
-  if (!db_ || db_->pool.client_idle_timeout <= 0 || !parked_ || idle_killed_) return;
+  if (!parked_ || idle_killed_) return;
+  if (buffered_wait_ && !pump_writing_ && settled() && !park_next_ && now - last_activity_ > kParkAfter) {
+    // Quiet for a while: wait without a buffer (an idle client holds none).
+    park_next_ = true;
+    error_code ec;
+    client_.cancel(ec);
+    return;
+  }
+  if (!db_ || db_->pool.client_idle_timeout <= 0) return;
   if (!settled() || tx_status_ != 'I' || pump_writing_) return;  // waiting on the server is not idle
   if (now - last_activity_ > std::chrono::duration<double>(db_->pool.client_idle_timeout)) {
     idle_killed_ = true;

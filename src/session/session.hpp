@@ -142,6 +142,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closing_ = false;      ///< the pump closed the client (server died)
   bool idle_killed_ = false;
   bool parked_ = false;       ///< the reader waits for the client with no bytes buffered
+  bool buffered_wait_ = false;  ///< ... in a read that holds a buffer (busy clients)
+  bool park_next_ = false;    ///< the sweep asked the reader to give its buffer back and wait without
   Clock::time_point last_activity_;
   net::Signal pump_signal_;    ///< wakes the reader when the pump stops writing or ends
 };

@@ -76,8 +76,10 @@ awaitable<void> Session::pump() {
         continue;
       }
     }
-    if (wr == 0) {
-      buf.reset();  // nothing partial: wait without holding a buffer
+    if (wr == 0 && settled() && injected_ == 0) {
+      // Nothing owed (session mode, or a client idle in a transaction): wait without a buffer.
+      // While responses are owed, read straight into the buffer: a wait costs an epoll_ctl.
+      buf.reset();
       auto [ec] = co_await server_->sock.async_wait(tcp::socket::wait_read, nothrow);
       if (ec == asio::error::operation_aborted && client_gone_ && server_->sock.is_open()) continue;
       if (ec) { server_dead = true; break; }
