@@ -13,10 +13,13 @@ namespace keel::sql {
 
 namespace {
 
+/// ASCII lower case (SQL keywords are ASCII; no locale lookup on the per-statement path).
+inline char lower(char c) { return c >= 'A' && c <= 'Z' ? char(c | 0x20) : c; }
+
 bool word_at(std::string_view s, size_t i, std::string_view w) {
   if (i + w.size() > s.size()) return false;
   for (size_t k = 0; k < w.size(); ++k)
-    if (std::tolower(static_cast<unsigned char>(s[i + k])) != w[k]) return false;
+    if (lower(s[i + k]) != w[k]) return false;
   return true;
 }
 
@@ -118,7 +121,8 @@ bool may_touch_session_state(std::string_view s) noexcept {
   static constexpr std::string_view anywhere[] = {"listen", "advisory", "temp", "hold", "prepare",
                                                   "deallocate", "discard", "set_config"};
   for (size_t i = 0; i < s.size(); ++i) {
-    char c = char(std::tolower(static_cast<unsigned char>(s[i])));
+    char c = lower(s[i]);
+    if (c != 'l' && c != 'a' && c != 't' && c != 'h' && c != 'p' && c != 'd' && c != 's') continue;
     for (auto w : anywhere)
       if (c == w[0] && word_at(s, i, w)) return true;
   }
