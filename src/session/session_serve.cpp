@@ -7,6 +7,7 @@
 // - The server ignores Sync and Flush during COPY IN; libpq sends a Sync right after an
 //   extended-query COPY and another after CopyDone. Syncs sent since the COPY's Execute are
 //   therefore taken off pending_ when the client ends the COPY (CopyDone/CopyFail).
+// - COPY data may come before the server's CopyInResponse (pipelined behind the statement).
 // - Invariant: every byte forwarded leaves pending_ > 0, unsynced_ or copy_in_ set, so the pump
 //   never releases a server connection while client bytes for it are in flight. Flush and COPY
 //   messages that would break this (nothing outstanding) are no-ops for the server and dropped.
@@ -297,7 +298,10 @@ awaitable<bool> Session::on_client_message(Reader& r, char type, uint32_t length
   }
   switch (type) {
     case 'd': case 'c': case 'f':
-      if (!server_ || !copy_in_) co_return co_await drop();
+      // Clients may send COPY data right behind the COPY statement, before CopyInResponse
+      // (asyncpg does): forward it while anything is owed; the server ignores COPY messages
+      // outside COPY, as the protocol says. With nothing owed they would have no answer: dropped.
+      if (!server_ || settled()) co_return co_await drop();
       break;
     case 'H':
       if (!server_ || settled()) co_return co_await drop();

@@ -305,6 +305,21 @@ def test_copy_raw_in_and_fail(keel, pg):
     assert c.scalar("select count(*) from copy_raw_t") == "2"
 
 
+def test_copy_data_pipelined_behind_the_statement(keel, pg):
+    # asyncpg sends COPY data without waiting for CopyInResponse: none of it may be lost.
+    pg.create_table("copy_pipe_t", "a int, b text")
+    c = raw_login(keel)
+    for n in range(20):
+        c.send(Q("copy copy_pipe_t from stdin") + copy_data(b"1\tone\n") + copy_data(b"2\ttwo\n") + copy_done())
+        r = c.read_until_ready()
+        assert not r.errors and r.sets[0]["tag"] == "COPY 2", n
+        # a bad row fails the COPY; the connection stays usable
+        c.send(Q("copy copy_pipe_t from stdin") + copy_data(b"x\tbad\n") + copy_done())
+        r = c.read_until_ready()
+        assert [e["C"] for e in r.errors] == ["22P02"] and r.status == "I"
+    assert c.scalar("select count(*) from copy_pipe_t") == "40"
+
+
 def test_copy_out_raw(keel):
     c = raw_login(keel)
     r = c.query("copy (select generate_series(1, 3)) to stdout")
