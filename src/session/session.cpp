@@ -136,6 +136,7 @@ awaitable<bool> Session::startup(std::vector<uint8_t>& in) {
       co_await fatal(PgError::fatal(sqlstate::protocol_violation, "invalid parameter name in startup packet"));
       co_return false;
     }
+    startup_ = wanted_;
     if (sp.minor > 0 || !unknown.empty()) {
       std::string out;
       protocol::Encoder(out).negotiate_protocol_version(0, unknown);

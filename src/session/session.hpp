@@ -105,6 +105,18 @@ class Session : public std::enable_shared_from_this<Session> {
   bool counted_ = false;
   pool::Pool* pool_ = nullptr;
   ParamList wanted_;  ///< the client's own session parameters (startup, options, its SETs)
+  ParamList startup_;  ///< ... as its startup packet gave them (what RESET returns to)
+  /// A carried SET/RESET of a non-reportable parameter, applied to wanted_ once the server has
+  /// answered the ReadyForQuery numbered `z` (counting from the session's first) without error.
+  struct Carry {
+    uint64_t z;
+    std::string name, value;
+    bool reset;
+  };
+  std::vector<Carry> carries_;
+  uint64_t zs_ = 0;             ///< ReadyForQuery messages received from servers so far
+  uint64_t error_z_ = 0;        ///< the exchange (ReadyForQuery number) in which an error came last
+  void on_ready_for_query();
   sql::SessionPins pins_;  ///< session state that ties the client to its server connection
   /// Transaction mode: the client's named statements follow it to any server connection
   /// (src/prepared); exchange_ holds the responses the attached server owes, in order.

@@ -20,11 +20,31 @@ constexpr auto kResetTimeout = std::chrono::seconds(10);
 constexpr uint32_t kMaxServerMessage = 0x7fffffff;
 }  // namespace
 
+void Session::on_ready_for_query() {
+  ++zs_;
+  if (carries_.empty()) return;
+  for (auto& c : carries_) {
+    if (c.z != zs_ || error_z_ == zs_) continue;
+    if (c.reset) {
+      // Back to the client's startup value; the server is at its own default now.
+      if (const std::string* v = find_param(startup_, c.name)) set_param(wanted_, c.name, *v);
+      else sql::erase_param(wanted_, c.name);
+      if (server_) sql::erase_param(server_->settings, c.name);
+    } else {
+      set_param(wanted_, c.name, c.value);
+      if (server_) set_param(server_->settings, c.name, c.value);
+    }
+  }
+  std::erase_if(carries_, [&](const Carry& c) { return c.z <= zs_; });
+}
+
 void Session::on_injected_reply(char type, const uint8_t* body, uint32_t len) {
   if (type == 'Z') {
+    on_ready_for_query();
     --injected_;
     if (pending_ > 0) --pending_;
   } else if (type == 'E' && !injected_error_) {
+    error_z_ = zs_ + 1;
     if (auto e = protocol::parse_error({reinterpret_cast<const char*>(body), len})) injected_error_ = std::move(*e);
     else injected_error_ = PgError::error(sqlstate::internal_error, "malformed error from server");
   }
@@ -42,6 +62,7 @@ void Session::on_server_message(char type, const uint8_t* body, uint32_t len) {
       }
       break;
     case 'Z':
+      on_ready_for_query();
       if (len == 1) tx_status_ = char(body[0]);
       if (pending_ > 0) --pending_;
       copy_in_ = false;
@@ -52,6 +73,7 @@ void Session::on_server_message(char type, const uint8_t* body, uint32_t len) {
       copy_in_ = true;
       break;
     case 'E':
+      error_z_ = zs_ + 1;
       if (auto e = protocol::parse_error({reinterpret_cast<const char*>(body), len}); e && e->is_fatal())
         server_fatal_seen_ = true;
       break;

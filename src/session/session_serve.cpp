@@ -250,6 +250,7 @@ bool needs_server(char t) {
 awaitable<bool> Session::on_client_message(Reader& r, char type, uint32_t length) {
   const auto& f = r.frame;
   std::optional<sql::SessionStateDelta> effect;  // transaction mode: what a Query/Parse does to session state
+  bool carry = false;                            // ... a SET keel carries for the client
   auto take = [&] {
     r.rd += f.size;
     if (f.kind == protocol::Frame::Kind::head) r.cont_forward = true;
@@ -309,6 +310,12 @@ awaitable<bool> Session::on_client_message(Reader& r, char type, uint32_t length
     default:
       if (mode_ == config::PoolMode::transaction && f.kind == protocol::Frame::Kind::whole)
         effect = session_effect(type, r.buf.data() + r.rd + 5, f.size - 5);
+      if (effect && !effect->carried_param.empty()) {
+        // SET/RESET of a parameter keel carries: outside a transaction, with nothing in flight,
+        // its effect is known once the server says ReadyForQuery without an error. Else: pin.
+        carry = tx_status_ == 'I' && effect->statements == 1 && pending_ == 0 && !unsynced_ && !copy_in_;
+        if (!carry) effect->session_set = true;
+      }
       if (effect && db_->pool.reject_session_state && would_pin(*effect)) {
         PgError e = PgError::error(sqlstate::feature_not_supported,
                                    "this statement leaves session state on the server connection, which "
@@ -347,6 +354,8 @@ awaitable<bool> Session::on_client_message(Reader& r, char type, uint32_t length
              mode_ == config::PoolMode::transaction) {
     track_statement_names(type, r.buf.data() + r.rd + 5, f.size - 5);
   }
+  if (carry && server_)  // its ReadyForQuery comes after those owed now (the sync query's too)
+    carries_.push_back({zs_ + uint64_t(pending_) + 1, effect->carried_param, effect->carried_value, effect->param_reset});
   if (effect) apply_session_effect(*effect);
   account(type);
   take();

@@ -3,6 +3,7 @@
 #include <pg_query.h>
 
 #include <algorithm>
+#include <optional>
 #include <cctype>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -66,6 +67,18 @@ void walk_functions(const json& j, SessionStateDelta& d) {
   }
 }
 
+/// The value of `SET name = <one constant>`, as text.
+std::optional<std::string> constant(const json& set_stmt) {
+  const json& args = set_stmt.value("args", json::array());
+  if (!args.is_array() || args.size() != 1 || !args[0].is_object() || !args[0].contains("A_Const")) return std::nullopt;
+  const json& c = args[0]["A_Const"];
+  if (auto it = c.find("ival"); it != c.end()) return std::to_string(it->value("ival", 0));
+  if (auto it = c.find("fval"); it != c.end()) return it->value("fval", std::string());
+  if (auto it = c.find("sval"); it != c.end()) return it->value("sval", std::string());
+  if (auto it = c.find("boolval"); it != c.end()) return std::string(it->value("boolval", false) ? "on" : "off");
+  return std::nullopt;
+}
+
 bool temp_rel(const json& rel) { return rel.is_object() && rel.value("relpersistence", "") == "t"; }
 
 void classify_stmt(const json& stmt, SessionStateDelta& d) {
@@ -107,9 +120,21 @@ void classify_stmt(const json& stmt, SessionStateDelta& d) {
     if (k == "VAR_RESET_ALL") {
       d.reset_all = true;
     } else if (!body.value("is_local", false) && name != "TRANSACTION") {
-      // Reportable parameters travel with the client (their ParameterStatus says the value).
+      // Reportable parameters travel with the client (their ParameterStatus says the value);
+      // other tracked ones are carried when their value is one constant (search_path is a list
+      // of identifiers: pinned).
       auto carried = tracked_param(name);
-      if (!carried || !is_reportable(*carried)) d.session_set = true;
+      if (!carried || is_reportable(*carried)) {
+        if (!carried) d.session_set = true;
+      } else if (k == "VAR_SET_DEFAULT" || k == "VAR_RESET") {
+        d.carried_param = std::string(*carried);
+        d.param_reset = true;
+      } else if (auto v = constant(body); v && k == "VAR_SET_VALUE" && *carried != "search_path") {
+        d.carried_param = std::string(*carried);
+        d.carried_value = *v;
+      } else {
+        d.session_set = true;
+      }
     }
   }
   walk_functions(body, d);

@@ -22,12 +22,18 @@ struct SessionStateDelta {
   std::vector<std::string> deallocated;  ///< DEALLOCATE name
   bool deallocate_all = false;
   bool session_set = false; ///< SET (not LOCAL) of a parameter keel does not carry; SET ROLE ...
+  /// SET name = value / SET name TO DEFAULT / RESET name of a tracked parameter the server does
+  /// not report (statement_timeout, extra_float_digits ...): keel can carry it for the client
+  /// (value empty with `param_reset`). When it cannot (inside a transaction), it pins instead.
+  std::string carried_param, carried_value;
+  bool param_reset = false;
   bool reset_all = false;   ///< RESET ALL (or DISCARD ALL)
   bool discard_all = false;
 
   bool any() const {
     return listens || unlisten_all || advisory_locks || advisory_unlock_all || temp_table || discard_temp ||
-           hold_cursors || close_all || !prepared.empty() || !deallocated.empty() || deallocate_all || session_set || reset_all || discard_all;
+           hold_cursors || close_all || !prepared.empty() || !deallocated.empty() || deallocate_all || session_set ||
+           reset_all || discard_all || !carried_param.empty();
   }
 };
 

@@ -3,7 +3,7 @@ connections (transaction mode), and never leak to another client."""
 import pytest
 
 from conftest import MODES
-from harness import Q, connect, parse_fields, q1, raw, raw_login
+from harness import B, E, P, Q, S, DirectTarget, connect, parse_fields, q1, raw, raw_login
 
 
 @pytest.fixture(params=MODES)
@@ -76,3 +76,65 @@ def test_invalid_startup_parameter_is_refused(start_keel, pool_mode):
     errs = [parse_fields(p) for t, p in c.expect_closed(timeout=5) if t == "E"]
     assert [(e["S"], e["C"]) for e in errs] == [("FATAL", "22023")]
     assert raw_login(k).scalar("select 1") == "1"
+
+
+CARRIED_SCRIPT = [
+    "show statement_timeout",
+    "set statement_timeout = '1234ms'",
+    "show statement_timeout",
+    "set statement_timeout = 'abc'",          # refused: 22023, the old value stays
+    "show statement_timeout",
+    "set extra_float_digits = 2",
+    "show extra_float_digits",
+    "reset statement_timeout",                 # back to the startup value
+    "show statement_timeout",
+    "set lock_timeout to default",
+    "show lock_timeout",
+]
+
+
+def run_carried(c, other=None):
+    out = []
+    for sql in CARRIED_SCRIPT:
+        r = c.query(sql)
+        out.append(([e["C"] for e in r.errors], r.rows))
+        if other is not None:  # another client takes the only server connection in between
+            assert other.scalar("show statement_timeout") == "0"
+            assert other.scalar("show extra_float_digits") == "1"
+    return out
+
+
+def test_set_of_carried_parameters_follows_the_client(start_keel, pg):
+    params = {"statement_timeout": "5s", "options": "-c lock_timeout=777"}
+    expected = run_carried(raw_login(DirectTarget(pg), params=params))
+    k = start_keel({"keel": {"workers": 1}, "pool": {"pool_size": 1, "query_wait_timeout": 2}},
+                   pool_mode="transaction")
+    a, b = raw_login(k, params=params), raw_login(k)
+    assert run_carried(a, other=b) == expected   # b never waits: a is not pinned
+    admin = raw_login(k, database="keel")
+    from test_admin import show as admin_show
+    cols, rows = admin_show(admin, "STATS")
+    assert sum(int(r["total_pins"]) for r in rows if r["database"] == "app") == 0
+
+
+def test_set_in_extended_protocol_is_carried(start_keel):
+    # pgjdbc sends SET extra_float_digits = 3 this way right after login
+    k = start_keel({"keel": {"workers": 1}, "pool": {"pool_size": 1, "query_wait_timeout": 2}},
+                   pool_mode="transaction")
+    a, b = raw_login(k), raw_login(k)
+    a.send(P("SET extra_float_digits = 3") + B() + E() + S())
+    r = a.read_until_ready()
+    assert not r.errors
+    assert b.scalar("show extra_float_digits") == "1"
+    assert a.scalar("show extra_float_digits") == "3"
+
+
+def test_set_inside_a_transaction_pins(start_keel):
+    k = start_keel({"keel": {"workers": 1}, "pool": {"pool_size": 1, "query_wait_timeout": 1}},
+                   pool_mode="transaction")
+    a, b = raw_login(k), raw_login(k)
+    a.query_ok("begin")
+    a.query_ok("set statement_timeout = 4000")
+    a.query_ok("rollback")   # PostgreSQL undoes the SET: keel must not carry it
+    assert a.scalar("show statement_timeout") == "0"
+    assert [e["C"] for e in b.query("select 1").errors] == ["53300"]  # a is pinned

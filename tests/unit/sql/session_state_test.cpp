@@ -59,7 +59,8 @@ TEST(SessionState, PinTable) {
       {{"set role postgres"}, true},
       {{"set application_name = 'x'"}, false},
       {{"set TimeZone = 'UTC'"}, false},
-      {{"set statement_timeout = 5"}, true},
+      {{"set statement_timeout = 5"}, false},  // carried (outside a transaction; see Session)
+      {{"set search_path = a"}, true},
       {{"set work_mem = '8MB'", "reset all"}, false},
       {{"select set_config('work_mem', '8MB', false)"}, true},
       {{"listen a", "create temp table t(a int)", "discard all"}, false},
@@ -75,4 +76,28 @@ TEST(SessionState, PinTable) {
     EXPECT_EQ(p.pinned(), c.pinned) << what;
   }
   EXPECT_TRUE(after({"listen a"}).listens == 1);
+}
+
+TEST(SessionState, CarriedParameters) {
+  auto d = classify_session_state("SET extra_float_digits = 3");
+  EXPECT_EQ(d.carried_param, "extra_float_digits");
+  EXPECT_EQ(d.carried_value, "3");
+  EXPECT_FALSE(d.session_set);
+  d = classify_session_state("set lock_timeout to '2s'");
+  EXPECT_EQ(d.carried_param, "lock_timeout");
+  EXPECT_EQ(d.carried_value, "2s");
+  d = classify_session_state("set statement_timeout = 0");
+  EXPECT_EQ(d.carried_value, "0");
+  d = classify_session_state("reset statement_timeout");
+  EXPECT_EQ(d.carried_param, "statement_timeout");
+  EXPECT_TRUE(d.param_reset);
+  d = classify_session_state("set idle_in_transaction_session_timeout to default");
+  EXPECT_TRUE(d.param_reset);
+  EXPECT_EQ(d.statements, 1);
+  d = classify_session_state("set search_path = a, b");
+  EXPECT_TRUE(d.session_set);
+  EXPECT_TRUE(d.carried_param.empty());
+  d = classify_session_state("set local statement_timeout = 5");
+  EXPECT_TRUE(d.carried_param.empty());
+  EXPECT_FALSE(d.session_set);
 }

@@ -1,0 +1,3 @@
+\set VERBOSITY sqlstate
+select pg_sleep(30), :'marker'::text as marker;
+select 'not reached' as after;
