@@ -117,6 +117,8 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t zs_ = 0;             ///< ReadyForQuery messages received from servers so far
   uint64_t error_z_ = 0;        ///< the exchange (ReadyForQuery number) in which an error came last
   void on_ready_for_query();
+  std::vector<uint64_t> retags_;  ///< exchanges whose CommandComplete "SET" the client sent as RESET
+  void reset_to_startup(Reader& r, sql::SessionStateDelta& effect);
   sql::SessionPins pins_;  ///< session state that ties the client to its server connection
   /// Transaction mode: the client's named statements follow it to any server connection
   /// (src/prepared); exchange_ holds the responses the attached server owes, in order.

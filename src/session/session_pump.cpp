@@ -22,6 +22,7 @@ constexpr uint32_t kMaxServerMessage = 0x7fffffff;
 
 void Session::on_ready_for_query() {
   ++zs_;
+  if (!retags_.empty()) std::erase_if(retags_, [&](uint64_t z) { return z <= zs_; });
   if (carries_.empty()) return;
   for (auto& c : carries_) {
     if (c.z != zs_ || error_z_ == zs_) continue;
@@ -36,6 +37,7 @@ void Session::on_ready_for_query() {
     }
   }
   std::erase_if(carries_, [&](const Carry& c) { return c.z <= zs_; });
+  std::erase_if(retags_, [&](uint64_t z) { return z <= zs_; });
 }
 
 void Session::on_injected_reply(char type, const uint8_t* body, uint32_t len) {
@@ -149,6 +151,14 @@ awaitable<void> Session::pump() {
           from = pos + f.size;
           add_synth(after_);
         }
+      }
+      if (!swallow && whole && f.type == 'C' && !retags_.empty() && retags_.front() == zs_ + 1 &&
+          from <= pos && f.length == 8 && std::memcmp(body, "SET", 4) == 0) {
+        cut(pos);  // a RESET keel sent as SET: the client sees RESET's tag
+        before_.clear();
+        protocol::Encoder(before_).command_complete("RESET");
+        add_synth(before_);
+        from = pos + f.size;
       }
       pos += f.size;
     }

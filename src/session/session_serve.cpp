@@ -171,6 +171,25 @@ awaitable<bool> Session::flush(Reader& r) {
   co_return !ec && !closing_;
 }
 
+/// `RESET name` (or SET name TO DEFAULT) of a carried parameter the client gave at startup:
+/// the server connection's own default is keel's, so the statement becomes `SET name TO
+/// '<startup value>'`, which is what RESET means on a direct connection (transactional alike);
+/// the pump renames its CommandComplete back to RESET.
+void Session::reset_to_startup(Reader& r, sql::SessionStateDelta& effect) {
+  const std::string* v = find_param(startup_, effect.carried_param);
+  if (!v) return;  // no startup value: the server's default is the client's too
+  std::string sql = "SET " + effect.carried_param + " TO '";
+  for (char c : *v) sql += c == '\'' ? std::string("''") : std::string(1, c);
+  sql += "'";
+  size_t from = r.staged.size();
+  protocol::Encoder(r.staged).query(sql);
+  stage(r, from);
+  r.fwd = r.rd + r.frame.size;
+  if (effect.reset_tag) retags_.push_back(zs_ + uint64_t(pending_) + 1);
+  effect.param_reset = false;
+  effect.carried_value = *v;
+}
+
 /// Adds r.staged[from, end) to the output, after the client's bytes up to r.rd.
 void Session::stage(Reader& r, size_t from) {
   if (r.staged.size() == from) return;
@@ -308,13 +327,22 @@ awaitable<bool> Session::on_client_message(Reader& r, char type, uint32_t length
       if (!server_ || settled()) co_return co_await drop();
       break;
     default:
-      if (mode_ == config::PoolMode::transaction && f.kind == protocol::Frame::Kind::whole)
+      if (f.kind == protocol::Frame::Kind::whole && (mode_ == config::PoolMode::transaction || type == 'Q'))
         effect = session_effect(type, r.buf.data() + r.rd + 5, f.size - 5);
+      if (effect && mode_ == config::PoolMode::session) {
+        // Session mode looks only for RESET of a carried parameter (below); nothing pins.
+        if (!effect->param_reset || effect->statements != 1) effect.reset();
+        else effect = sql::SessionStateDelta{.statements = 1, .carried_param = effect->carried_param,
+                                             .param_reset = true, .reset_tag = effect->reset_tag};
+      }
       if (effect && !effect->carried_param.empty()) {
         // SET/RESET of a parameter keel carries: outside a transaction, with nothing in flight,
         // its effect is known once the server says ReadyForQuery without an error. Else: pin.
-        carry = tx_status_ == 'I' && effect->statements == 1 && pending_ == 0 && !unsynced_ && !copy_in_;
-        if (!carry) effect->session_set = true;
+        carry = tx_status_ == 'I' && effect->statements == 1 && pending_ == 0 && !unsynced_ && !copy_in_ &&
+                mode_ == config::PoolMode::transaction;
+        // (reportable ones need nothing: the server's ParameterStatus tells their value)
+        if (!carry && !is_reportable(effect->carried_param) && mode_ == config::PoolMode::transaction)
+          effect->session_set = true;
       }
       if (effect && db_->pool.reject_session_state && would_pin(*effect)) {
         PgError e = PgError::error(sqlstate::feature_not_supported,
@@ -354,6 +382,8 @@ awaitable<bool> Session::on_client_message(Reader& r, char type, uint32_t length
              mode_ == config::PoolMode::transaction) {
     track_statement_names(type, r.buf.data() + r.rd + 5, f.size - 5);
   }
+  if (type == 'Q' && effect && effect->param_reset && effect->statements == 1 && server_)
+    reset_to_startup(r, *effect);
   if (carry && server_)  // its ReadyForQuery comes after those owed now (the sync query's too)
     carries_.push_back({zs_ + uint64_t(pending_) + 1, effect->carried_param, effect->carried_value, effect->param_reset});
   if (effect) apply_session_effect(*effect);

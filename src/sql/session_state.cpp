@@ -124,7 +124,11 @@ void classify_stmt(const json& stmt, SessionStateDelta& d) {
       // other tracked ones are carried when their value is one constant (search_path is a list
       // of identifiers: pinned).
       auto carried = tracked_param(name);
-      if (!carried || is_reportable(*carried)) {
+      if (carried && (k == "VAR_SET_DEFAULT" || k == "VAR_RESET")) {
+        d.carried_param = std::string(*carried);  // back to the client's startup value
+        d.param_reset = true;
+        d.reset_tag = k == "VAR_RESET";
+      } else if (!carried || is_reportable(*carried)) {
         if (!carried) d.session_set = true;
       } else if (k == "VAR_SET_DEFAULT" || k == "VAR_RESET") {
         d.carried_param = std::string(*carried);

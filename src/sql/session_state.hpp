@@ -27,6 +27,7 @@ struct SessionStateDelta {
   /// (value empty with `param_reset`). When it cannot (inside a transaction), it pins instead.
   std::string carried_param, carried_value;
   bool param_reset = false;
+  bool reset_tag = false;   ///< it was RESET (tag "RESET"), not SET ... TO DEFAULT (tag "SET")
   bool reset_all = false;   ///< RESET ALL (or DISCARD ALL)
   bool discard_all = false;
 

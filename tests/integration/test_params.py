@@ -138,3 +138,39 @@ def test_set_inside_a_transaction_pins(start_keel):
     a.query_ok("rollback")   # PostgreSQL undoes the SET: keel must not carry it
     assert a.scalar("show statement_timeout") == "0"
     assert [e["C"] for e in b.query("select 1").errors] == ["53300"]  # a is pinned
+
+
+RESET_SCRIPT = [
+    "set application_name = 'changed'",
+    "reset application_name",
+    "show application_name",
+    "set statement_timeout = 1000",
+    "reset statement_timeout",
+    "show statement_timeout",
+    "set TimeZone = 'UTC'",
+    "set TimeZone to default",
+    "show TimeZone",
+    "begin",
+    "set application_name = 'in-tx'",
+    "reset application_name",
+    "show application_name",
+    "rollback",
+    "reset lock_timeout",            # no startup value: the server's default
+    "show lock_timeout",
+]
+
+
+def run_reset(c):
+    out = []
+    for sql in RESET_SCRIPT:
+        r = c.query(sql)
+        out.append(([e["C"] for e in r.errors], r.rows, [s["tag"] for s in r.sets], r.params.get("application_name")))
+    return out
+
+
+def test_reset_returns_to_the_startup_value(start_keel, pg, pool_mode):
+    params = {"application_name": "app-startup", "statement_timeout": "5s", "TimeZone": "Asia/Tokyo"}
+    expected = run_reset(raw_login(DirectTarget(pg), params=params))
+    assert expected[2][1] == [["app-startup"]] and expected[1][2] == ["RESET"]
+    k = start_keel({"keel": {"workers": 1}, "pool": {"pool_size": 2}}, pool_mode=pool_mode)
+    assert run_reset(raw_login(k, params=params)) == expected
