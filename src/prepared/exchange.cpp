@@ -33,7 +33,7 @@ void Exchange::pop() {
   }
 }
 
-void Exchange::emit_ready(std::string& out, ServerStatements&) {
+void Exchange::emit_ready(std::string& out) {
   protocol::Encoder enc(out);
   while (!empty() && synthesized(head().kind)) {
     enc.begin(head().kind == Expect::synth_parse ? '1' : '3').end();
@@ -68,8 +68,6 @@ void Exchange::undo(Entry& e, ServerStatements& server) {
   }
 }
 
-void Exchange::failed(ServerStatements&) { skipping_ = true; }
-
 void Exchange::all_deallocated(ServerStatements& server) {
   server.clear();
   client_->clear();
@@ -81,7 +79,7 @@ Verdict Exchange::on_server(char type, std::string_view body, ServerStatements& 
   if (type == 'N' || type == 'A' || type == 'S') return v;  // asynchronous: match nothing
   if (type == 'C' && (body == std::string_view("DISCARD ALL\0", 12) || body == std::string_view("DEALLOCATE ALL\0", 15)))
     all_deallocated(server);
-  if (!skipping_) emit_ready(before, server);
+  if (!skipping_) emit_ready(before);
   if (empty()) return v;
   if (skipping_) {
     if (type != 'Z') return v;
@@ -92,7 +90,7 @@ Verdict Exchange::on_server(char type, std::string_view body, ServerStatements& 
     size_t stop = std::min(sync + 1, entries_.size());
     while (head_ < stop && !empty()) pop();
     skipping_ = false;
-    emit_ready(after, server);
+    emit_ready(after);
     return v;
   }
   Entry& e = head();
@@ -151,12 +149,12 @@ Verdict Exchange::on_server(char type, std::string_view body, ServerStatements& 
   if (error) {
     undo(e, server);
     pop();
-    failed(server);
+    skipping_ = true;  // an extended-query message failed: the server skips to Sync
     return v;
   }
   if (done) {
     pop();
-    emit_ready(after, server);
+    emit_ready(after);
   }
   return v;
 }

@@ -81,9 +81,8 @@ class Exchange {
  private:
   Entry& head() { return entries_[head_]; }
   void pop();
-  void emit_ready(std::string& out, ServerStatements& server);
+  void emit_ready(std::string& out);
   void undo(Entry& e, ServerStatements& server);
-  void failed(ServerStatements& server);  // an extended-query message failed: skip to Sync
   void all_deallocated(ServerStatements& server);
 
   ClientStatements* client_;

@@ -19,6 +19,7 @@
 #include "core/pg_error.hpp"
 #include "net/asio.hpp"
 #include "net/signal.hpp"
+#include "session/gather.hpp"
 #include "pool/pool.hpp"
 #include "prepared/exchange.hpp"
 #include "prepared/rewrite.hpp"
@@ -70,7 +71,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void apply_session_effect(const sql::SessionStateDelta& d);
   void track_statement_names(char type, const uint8_t* body, size_t len);
   bool rewrite_statements(Reader& r, char type, const std::optional<sql::SessionStateDelta>& effect);
-  void stage(Reader& r, size_t from);
+  void stage(Reader& r, size_t from, size_t skip = 0);
   prepared::Context statement_context(prepared::Counters& c);
   void count(const prepared::Counters& c);
   void count_pin_change(bool was_pinned);
@@ -84,7 +85,6 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_server_message(char type, const uint8_t* body, uint32_t len);
   void on_injected_reply(char type, const uint8_t* body, uint32_t len);
   bool settled() const { return pending_ == 0 && !unsynced_ && !copy_in_; }
-  awaitable<bool> write_client(const uint8_t* base, size_t from, size_t to);
 
   // Client output.
   awaitable<bool> send(const std::string& bytes);
@@ -125,15 +125,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool track_statements_ = false;
   prepared::ClientStatements statements_;
   prepared::Exchange exchange_{statements_};
-  // The pump's output when keel adds to or removes from the server's bytes: pieces of the
-  // server buffer and of synth_, in order (reused, so no allocation in steady state).
-  struct Piece {
-    bool synth;
-    size_t off, len;
-  };
-  std::vector<Piece> pieces_;
-  std::string synth_, before_, after_;
-  std::vector<asio::const_buffer> iov_;
+  Gather out_;                    ///< the pump's output when keel edits the server's bytes
+  std::string before_, after_;    ///< keel's answers around one server message (Exchange)
 
   // Server attachment and the exchange's accounting (see session.cpp for the rules).
   pool::ServerConnPtr server_;

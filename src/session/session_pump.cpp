@@ -2,6 +2,7 @@
 // re-encoded), watch ReadyForQuery and COPY responses, and release or reset the server
 // connection when the exchange is over.
 #include <cstring>
+#include <tuple>
 #include <optional>
 
 #include "core/log.hpp"
@@ -37,7 +38,6 @@ void Session::on_ready_for_query() {
     }
   }
   std::erase_if(carries_, [&](const Carry& c) { return c.z <= zs_; });
-  std::erase_if(retags_, [&](uint64_t z) { return z <= zs_; });
 }
 
 void Session::on_injected_reply(char type, const uint8_t* body, uint32_t len) {
@@ -113,18 +113,17 @@ awaitable<void> Session::pump() {
     if (ec == asio::error::operation_aborted && client_gone_ && server_->sock.is_open()) continue;
     if (ec) { server_dead = true; break; }
     wr += n;
-    size_t pos = 0, from = 0;  // forward [from, pos), after pieces_ (when keel edits the stream)
+    size_t pos = 0, from = 0;  // forward [from, pos), after out_ (when keel edits the stream)
     bool bad = false;
-    pieces_.clear();
-    synth_.clear();
+    out_.clear();
     auto cut = [&](size_t at) {
-      if (at > from) pieces_.push_back({false, from, at - from});
+      out_.run(from, at);
       from = at;
     };
     auto add_synth = [&](std::string& s) {
-      if (s.empty()) return;
-      pieces_.push_back({true, synth_.size(), s.size()});
-      synth_ += s;
+      size_t at = out_.added().size();
+      out_.added() += s;
+      out_.take_added(at);
       s.clear();
     };
     while (pos < wr) {
@@ -182,20 +181,13 @@ awaitable<void> Session::pump() {
       server_dead = true;
       break;
     }
-    if ((pos > from || !pieces_.empty()) && !client_gone_) {
+    if ((pos > from || !out_.empty()) && !client_gone_) {
       pump_writing_ = true;
       error_code wec;
-      if (pieces_.empty()) {
-        auto [e, wn] = co_await asio::async_write(client_, asio::buffer(buf.data() + from, pos - from), nothrow);
-        wec = e;
-      } else {
-        iov_.clear();
-        for (auto& p : pieces_)
-          iov_.push_back(p.synth ? asio::buffer(synth_.data() + p.off, p.len) : asio::buffer(buf.data() + p.off, p.len));
-        if (pos > from) iov_.push_back(asio::buffer(buf.data() + from, pos - from));
-        auto [e, wn] = co_await asio::async_write(client_, iov_, nothrow);
-        wec = e;
-      }
+      if (out_.empty())
+        std::tie(wec, std::ignore) = co_await asio::async_write(client_, asio::buffer(buf.data() + from, pos - from), nothrow);
+      else
+        std::tie(wec, std::ignore) = co_await asio::async_write(client_, out_.buffers(buf.data(), from, pos), nothrow);
       pump_writing_ = false;
       pump_signal_.notify();
       if (wec) client_gone_ = true;  // the reader sees it too, ends, and wakes us to drain

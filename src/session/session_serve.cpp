@@ -12,6 +12,7 @@
 //   never releases a server connection while client bytes for it are in flight. Flush and COPY
 //   messages that would break this (nothing outstanding) are no-ops for the server and dropped.
 #include <cstring>
+#include <tuple>
 
 #include "admin/console.hpp"
 #include "core/log.hpp"
@@ -38,15 +39,7 @@ struct Session::Reader {
   bool discard_until_sync = false;
   bool want_more = false;     ///< the message at rd must be read further before it is handled
   protocol::Frame frame;      ///< the frame being handled
-  // Bytes keel sends in place of or besides the client's (renamed statements): the output is
-  // pieces of buf and of staged, in order; [fwd, rd) follows them.
-  struct Piece {
-    bool staged;
-    size_t off, len;
-  };
-  std::vector<Piece> pieces;
-  std::string staged;
-  std::vector<asio::const_buffer> iov;
+  Gather out;  ///< keel's bytes in place of or besides the client's; [fwd, rd) follows them
 };
 
 awaitable<void> Session::serve(std::vector<uint8_t> leftover) {
@@ -144,11 +137,11 @@ awaitable<bool> Session::flush(Reader& r) {
     // keel's answers alone are owed: make the server answer something so the pump sends them.
     prepared::Counters c;
     auto ctx = statement_context(c);
-    size_t from = r.staged.size();
-    prepared::nudge_if_needed(ctx, r.staged);
+    size_t from = r.out.added().size();
+    prepared::nudge_if_needed(ctx, r.out.added());
     stage(r, from);
   }
-  if (r.pieces.empty()) {
+  if (r.out.empty()) {
     if (r.fwd == r.rd) co_return !closing_;
     size_t begin = r.fwd;
     r.fwd = r.rd;
@@ -156,18 +149,11 @@ awaitable<bool> Session::flush(Reader& r) {
     auto [ec, n] = co_await asio::async_write(server_->sock, asio::buffer(r.buf.data() + begin, r.rd - begin), nothrow);
     co_return !ec && !closing_;
   }
-  r.iov.clear();
-  for (auto& p : r.pieces)
-    r.iov.push_back(p.staged ? asio::buffer(r.staged.data() + p.off, p.len) : asio::buffer(r.buf.data() + p.off, p.len));
-  if (r.rd > r.fwd) r.iov.push_back(asio::buffer(r.buf.data() + r.fwd, r.rd - r.fwd));
+  const auto& iov = r.out.buffers(r.buf.data(), r.fwd, r.rd);
   r.fwd = r.rd;
-  r.pieces.clear();
-  if (!server_) {
-    r.staged.clear();
-    co_return !closing_;
-  }
-  auto [ec, n] = co_await asio::async_write(server_->sock, r.iov, nothrow);
-  r.staged.clear();
+  error_code ec;
+  if (server_) std::tie(ec, std::ignore) = co_await asio::async_write(server_->sock, iov, nothrow);
+  r.out.clear();
   co_return !ec && !closing_;
 }
 
@@ -178,24 +164,21 @@ awaitable<bool> Session::flush(Reader& r) {
 void Session::reset_to_startup(Reader& r, sql::SessionStateDelta& effect) {
   const std::string* v = find_param(startup_, effect.carried_param);
   if (!v) return;  // no startup value: the server's default is the client's too
-  std::string sql = "SET " + effect.carried_param + " TO '";
-  for (char c : *v) sql += c == '\'' ? std::string("''") : std::string(1, c);
-  sql += "'";
-  size_t from = r.staged.size();
-  protocol::Encoder(r.staged).query(sql);
-  stage(r, from);
-  r.fwd = r.rd + r.frame.size;
+  size_t from = r.out.added().size();
+  protocol::Encoder(r.out.added()).query("SET " + effect.carried_param + " TO " + sql::quote_literal(*v));
+  stage(r, from, r.frame.size);
   if (effect.reset_tag) retags_.push_back(zs_ + uint64_t(pending_) + 1);
   effect.param_reset = false;
   effect.carried_value = *v;
 }
 
-/// Adds r.staged[from, end) to the output, after the client's bytes up to r.rd.
-void Session::stage(Reader& r, size_t from) {
-  if (r.staged.size() == from) return;
-  if (r.rd > r.fwd) r.pieces.push_back({false, r.fwd, r.rd - r.fwd});
-  r.fwd = r.rd;
-  r.pieces.push_back({true, from, r.staged.size() - from});
+/// Adds what keel wrote to r.out.added() since `from` to the output, after the client's bytes up
+/// to r.rd; the first `skip` bytes of the message at r.rd are left out (it is replaced).
+void Session::stage(Reader& r, size_t from, size_t skip) {
+  if (r.out.added().size() == from && skip == 0) return;
+  r.out.run(r.fwd, r.rd);
+  r.fwd = r.rd + skip;
+  r.out.take_added(from);
 }
 
 prepared::Context Session::statement_context(prepared::Counters& c) {
@@ -217,14 +200,14 @@ bool Session::rewrite_statements(Reader& r, char type, const std::optional<sql::
   std::string_view msg(reinterpret_cast<const char*>(r.buf.data() + r.rd), f.size);
   prepared::Counters c;
   auto ctx = statement_context(c);
-  size_t from = r.staged.size();
+  size_t from = r.out.added().size();
   size_t skip = 0;
   if (type == 'Q' && effect && effect->statements == 1 && effect->deallocated.size() == 1 &&
-      prepared::rewrite_deallocate(effect->deallocated[0], ctx, r.staged)) {
+      prepared::rewrite_deallocate(effect->deallocated[0], ctx, r.out.added())) {
     skip = f.size;
   } else {
     bool need_more = false;
-    skip = prepared::rewrite_client_message(type, msg, f.length, ctx, r.staged, need_more).skip;
+    skip = prepared::rewrite_client_message(type, msg, f.length, ctx, r.out.added(), need_more).skip;
     if (type == 'P' && f.kind == protocol::Frame::Kind::head) {
       // Too large to rename: it creates the client's own name on this server, which pins.
       std::string_view b = msg.substr(5);
@@ -245,11 +228,7 @@ bool Session::rewrite_statements(Reader& r, char type, const std::optional<sql::
     }
   }
   count(c);
-  stage(r, from);
-  if (skip > 0) {
-    if (r.rd > r.fwd) r.pieces.push_back({false, r.fwd, r.rd - r.fwd});
-    r.fwd = r.rd + skip;
-  }
+  stage(r, from, skip);
   return true;
 }
 
@@ -351,11 +330,10 @@ awaitable<bool> Session::on_client_message(Reader& r, char type, uint32_t length
         e.hint = "Use session pool mode for this client, or set session_state = \"pin\".";
         if (type != 'Q' && server_ && track_statements_) {
           // In order with what the server still owes, and the server skips to Sync as for its own.
-          size_t from = r.staged.size();
-          prepared::stand_in_error(e, exchange_, r.staged);
-          stage(r, from);
+          size_t from = r.out.added().size();
+          prepared::stand_in_error(e, exchange_, r.out.added());
+          stage(r, from, f.size);
           r.rd += f.size;
-          r.fwd = r.rd;
           account('D');
           co_return true;
         }
@@ -422,8 +400,9 @@ void Session::apply_session_effect(const sql::SessionStateDelta& d) {
   count_pin_change(was);
 }
 
-/// Named statements do not yet move between server connections (issue 3): until then a client
-/// that has one (Parse with a name) stays pinned until it closes it.
+/// Named statements keel does not rename (max_prepared_statements = 0, or a Parse larger than a
+/// buffer) exist under the client's own name on its server connection: it stays pinned to it
+/// until it closes them.
 void Session::track_statement_names(char type, const uint8_t* body, size_t len) {
   bool was = pins_.pinned();
   std::string_view b(reinterpret_cast<const char*>(body), len);

@@ -28,6 +28,8 @@ bool iequal(std::string_view a, std::string_view b) {
   return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
+}  // namespace
+
 std::string quote_literal(std::string_view v) {
   std::string out = "'";
   for (char c : v) {
@@ -36,7 +38,6 @@ std::string quote_literal(std::string_view v) {
   }
   return out + "'";
 }
-}  // namespace
 
 std::optional<std::string_view> tracked_param(std::string_view name) {
   for (auto& t : kTracked)

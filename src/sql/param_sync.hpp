@@ -29,6 +29,9 @@ const std::string* find_param(const ParamList& l, std::string_view name);
 void set_param(ParamList& l, std::string_view name, std::string_view value);
 void erase_param(ParamList& l, std::string_view name);
 
+/// `v` as an SQL string literal ('...', quotes doubled; standard_conforming_strings).
+std::string quote_literal(std::string_view v);
+
 /// True when `name` can be written into SQL as a bare parameter name.
 bool is_param_name(std::string_view name);
 
