@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/log.hpp"
+#include "net/edge_io.hpp"
 
 namespace keel::pool {
 
@@ -221,7 +222,7 @@ void Pool::donate_idle(int to) {
 void Pool::watch_idle(ServerConn& c) {
   // An idle server connection should say nothing; if it becomes readable it is closing
   // (pg_terminate_backend, server shutdown) and must not be lent to anyone.
-  c.sock.async_wait(tcp::socket::wait_read, [this, id = c.id](error_code ec) {
+  net::async_wait_readable(c.sock, [this, id = c.id](error_code ec, std::size_t) {
     if (!ec) on_idle_readable(id);
   });
 }

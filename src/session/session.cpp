@@ -6,6 +6,7 @@
 #include "auth/scram.hpp"
 #include "core/log.hpp"
 #include "net/deadline.hpp"
+#include "net/edge_io.hpp"
 #include "protocol/encoder.hpp"
 #include "protocol/frame.hpp"
 #include "protocol/messages.hpp"
@@ -40,7 +41,7 @@ void Session::start() {
 }
 
 awaitable<bool> Session::send(const std::string& bytes) {
-  auto [ec, n] = co_await asio::async_write(client_, asio::buffer(bytes), nothrow);
+  error_code ec = co_await net::write_all(client_, asio::buffer(bytes));
   co_return !ec;
 }
 
@@ -288,6 +289,17 @@ void Session::cancel(int32_t secret) {
   if (server_ && pending_ > 0) {
     KEEL_INFO(ids(), "cancel forwarded to server pid {}", server_->pid);
     pool::send_cancel(client_.get_executor(), server_->endpoint, server_->pid, server_->secret);
+  }
+}
+
+void Session::kick(bool pump) {
+  error_code ec;
+  if (pump && server_ && pump_reading_) {
+    kick_pump_ = true;
+    server_->sock.cancel(ec);
+  } else if (!pump && reading_) {
+    kick_reader_ = true;
+    client_.cancel(ec);
   }
 }
 

@@ -50,6 +50,20 @@ class Session : public std::enable_shared_from_this<Session> {
   void cancel(int32_t secret);
   /// Sweep: disconnect when idle past client_idle_timeout.
   void check_idle(Clock::time_point now);
+  /// Sweep: the sockets this session waits on that need one check since their last read
+  /// (net/edge_io.hpp): add(fd, pump) for each; kick(pump) when one shows an error or hangup.
+  template <class Add>
+  void edge_checks(Add&& add) {
+    if (check_reader_ && reading_) {
+      check_reader_ = false;
+      add(client_.native_handle(), false);
+    }
+    if (check_pump_ && pump_reading_ && server_) {
+      check_pump_ = false;
+      add(server_->sock.native_handle(), true);
+    }
+  }
+  void kick(bool pump);
 
  private:
   // Phases.
@@ -151,6 +165,10 @@ class Session : public std::enable_shared_from_this<Session> {
   bool parked_ = false;       ///< the reader waits for the client with no bytes buffered
   bool buffered_wait_ = false;  ///< ... in a read that holds a buffer (busy clients)
   bool park_next_ = false;    ///< the sweep asked the reader to give its buffer back and wait without
+  bool reading_ = false;      ///< the reader waits in a read of the client
+  bool pump_reading_ = false; ///< the pump waits in a read of the server
+  bool check_reader_ = false, check_pump_ = false;  ///< a read happened since the sweep last checked
+  bool kick_reader_ = false, kick_pump_ = false;    ///< the sweep found a reset: force the next read
   Clock::time_point last_activity_;
   net::Signal pump_signal_;    ///< wakes the reader when the pump stops writing or ends
 };

@@ -7,6 +7,7 @@
 
 #include "core/log.hpp"
 #include "net/deadline.hpp"
+#include "net/edge_io.hpp"
 #include "protocol/encoder.hpp"
 #include "protocol/frame.hpp"
 #include "protocol/messages.hpp"
@@ -90,6 +91,7 @@ awaitable<void> Session::pump() {
   size_t wr = 0;
   uint32_t cont = 0;
   bool server_dead = false;
+  bool fresh = true;
   std::optional<net::DeadlineGuard> drain_deadline;
   for (;;) {
     if (client_gone_ && reader_done_) {
@@ -100,17 +102,26 @@ awaitable<void> Session::pump() {
         continue;
       }
     }
-    if (wr == 0 && settled() && injected_ == 0) {
+    if (wr == 0 && settled() && injected_ == 0 && !fresh) {
       // Nothing owed (session mode, or a client idle in a transaction): wait without a buffer.
-      // While responses are owed, read straight into the buffer: a wait costs an epoll_ctl.
+      // (Just started: the reader is about to send what the server will answer.)
       buf.reset();
-      auto [ec] = co_await server_->sock.async_wait(tcp::socket::wait_read, nothrow);
-      if (ec == asio::error::operation_aborted && client_gone_ && server_->sock.is_open()) continue;
+      pump_reading_ = true;
+      bool force = std::exchange(kick_pump_, false);
+      auto [ec, none] = co_await net::async_wait_readable(server_->sock, nothrow, force);
+      pump_reading_ = false;
+      if (ec == asio::error::operation_aborted && (client_gone_ || kick_pump_) && server_->sock.is_open()) continue;
       if (ec) { server_dead = true; break; }
     }
     if (!buf) buf = buffers.get();
-    auto [ec, n] = co_await server_->sock.async_read_some(asio::buffer(buf.data() + wr, BufferPool::kSize - wr), nothrow);
-    if (ec == asio::error::operation_aborted && client_gone_ && server_->sock.is_open()) continue;
+    fresh = false;
+    pump_reading_ = true;
+    bool force = std::exchange(kick_pump_, false);
+    auto [ec, n] = co_await net::async_read_edge(server_->sock, asio::buffer(buf.data() + wr, BufferPool::kSize - wr),
+                                                 nothrow, force);
+    pump_reading_ = false;
+    check_pump_ = true;
+    if (ec == asio::error::operation_aborted && (client_gone_ || kick_pump_) && server_->sock.is_open()) continue;
     if (ec) { server_dead = true; break; }
     wr += n;
     size_t pos = 0, from = 0;  // forward [from, pos), after out_ (when keel edits the stream)
@@ -185,12 +196,18 @@ awaitable<void> Session::pump() {
       pump_writing_ = true;
       error_code wec;
       if (out_.empty())
-        std::tie(wec, std::ignore) = co_await asio::async_write(client_, asio::buffer(buf.data() + from, pos - from), nothrow);
+        wec = co_await net::write_all(client_, asio::buffer(buf.data() + from, pos - from));
       else
-        std::tie(wec, std::ignore) = co_await asio::async_write(client_, out_.buffers(buf.data(), from, pos), nothrow);
+        wec = co_await net::write_all(client_, out_.buffers(buf.data(), from, pos));
       pump_writing_ = false;
       pump_signal_.notify();
-      if (wec) client_gone_ = true;  // the reader sees it too, ends, and wakes us to drain
+      if (wec) {
+        // The reader may be waiting on a socket whose reset raised no edge: wake it; it ends
+        // and wakes us to drain.
+        client_gone_ = true;
+        error_code cec;
+        client_.cancel(cec);
+      }
     }
     if (pos < wr) std::memmove(buf.data(), buf.data() + pos, wr - pos);
     wr -= pos;
@@ -233,7 +250,7 @@ awaitable<bool> Session::start_drain() {
     unsynced_ = false;
   }
   if (out.empty()) co_return true;
-  auto [ec, n] = co_await asio::async_write(server_->sock, asio::buffer(out), nothrow);
+  error_code ec = co_await net::write_all(server_->sock, asio::buffer(out));
   co_return !ec;
 }
 

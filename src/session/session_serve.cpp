@@ -16,6 +16,7 @@
 
 #include "admin/console.hpp"
 #include "core/log.hpp"
+#include "net/edge_io.hpp"
 #include "protocol/encoder.hpp"
 #include "protocol/frame.hpp"
 #include "protocol/messages.hpp"
@@ -60,9 +61,11 @@ awaitable<void> Session::serve(std::vector<uint8_t> leftover) {
       // (epoll_ctl) each time, a read does not.
       park_next_ = false;
       r.buf.reset();
-      parked_ = true;
-      auto [ec] = co_await client_.async_wait(tcp::socket::wait_read, nothrow);
-      parked_ = false;
+      parked_ = reading_ = true;
+      bool force = std::exchange(kick_reader_, false);
+      auto [ec, none] = co_await net::async_wait_readable(client_, nothrow, force);
+      parked_ = reading_ = false;
+      if (ec == asio::error::operation_aborted && kick_reader_ && !closing_) continue;
       if (ec || closing_) {
         if (idle_killed_ && !closing_ && !pump_writing_)
           co_await fatal(PgError::fatal(sqlstate::idle_session_timeout, "terminating connection due to client_idle_timeout"));
@@ -76,9 +79,13 @@ awaitable<void> Session::serve(std::vector<uint8_t> leftover) {
       r.rd = r.fwd = 0;
     }
     parked_ = buffered_wait_ = r.wr == 0;
-    auto [ec, n] = co_await client_.async_read_some(asio::buffer(r.buf.data() + r.wr, BufferPool::kSize - r.wr), nothrow);
-    parked_ = buffered_wait_ = false;
-    if (ec == asio::error::operation_aborted && !closing_ && (park_next_ || idle_killed_)) {
+    reading_ = true;
+    bool force = std::exchange(kick_reader_, false);
+    auto [ec, n] = co_await net::async_read_edge(client_, asio::buffer(r.buf.data() + r.wr, BufferPool::kSize - r.wr),
+                                                 nothrow, force);
+    parked_ = buffered_wait_ = reading_ = false;
+    check_reader_ = true;
+    if (ec == asio::error::operation_aborted && !closing_ && (park_next_ || idle_killed_ || kick_reader_)) {
       if (idle_killed_) {
         if (!pump_writing_)
           co_await fatal(PgError::fatal(sqlstate::idle_session_timeout, "terminating connection due to client_idle_timeout"));
@@ -146,13 +153,13 @@ awaitable<bool> Session::flush(Reader& r) {
     size_t begin = r.fwd;
     r.fwd = r.rd;
     if (!server_) co_return !closing_;
-    auto [ec, n] = co_await asio::async_write(server_->sock, asio::buffer(r.buf.data() + begin, r.rd - begin), nothrow);
+    error_code ec = co_await net::write_all(server_->sock, asio::buffer(r.buf.data() + begin, r.rd - begin));
     co_return !ec && !closing_;
   }
   const auto& iov = r.out.buffers(r.buf.data(), r.fwd, r.rd);
   r.fwd = r.rd;
   error_code ec;
-  if (server_) std::tie(ec, std::ignore) = co_await asio::async_write(server_->sock, iov, nothrow);
+  if (server_) ec = co_await net::write_all(server_->sock, iov);
   r.out.clear();
   co_return !ec && !closing_;
 }
@@ -461,7 +468,7 @@ awaitable<bool> Session::sync_params() {
   protocol::Encoder(out).query(sql);
   ++injected_;
   ++pending_;
-  auto [ec, n] = co_await asio::async_write(server_->sock, asio::buffer(out), nothrow);
+  error_code ec = co_await net::write_all(server_->sock, asio::buffer(out));
   co_return !ec && !closing_;
 }
 

@@ -1,6 +1,7 @@
 #include "session/worker_context.hpp"
 
 #include "core/log.hpp"
+#include "net/edge_io.hpp"
 #include "session/runtime.hpp"
 #include "session/session.hpp"
 
@@ -47,6 +48,7 @@ awaitable<void> WorkerContext::accept_loop() {
     }
     error_code oec;
     sock.set_option(tcp::no_delay(true), oec);
+    net::enable_inq(sock);
     rt_.clients.fetch_add(1, std::memory_order_relaxed);
     std::make_shared<Session>(*this, std::move(sock))->start();
   }
@@ -60,14 +62,27 @@ awaitable<void> WorkerContext::sweep_loop() {
     if (ec) co_return;
     auto now = Clock::now();
     for (auto& [k, p] : pools_) p->maintain(now);
+    polls_.clear();
+    polled_.clear();
     for (auto it = sessions_.begin(); it != sessions_.end();) {
       if (auto s = it->second.lock()) {
         s->check_idle(now);
+        s->edge_checks([&](int fd, bool pump) {
+          polls_.push_back({fd, POLLRDHUP, 0});
+          polled_.push_back({s, pump});
+        });
         ++it;
       } else {
         it = sessions_.erase(it);
       }
     }
+    // One poll() for all of them (see net/edge_io.hpp): a reset that came with the last bytes
+    // read raises no epoll edge; kick the wait on it so it reads and sees the reset.
+    if (!polls_.empty() && ::poll(polls_.data(), polls_.size(), 0) > 0) {
+      for (size_t i = 0; i < polls_.size(); ++i)
+        if (polls_[i].revents & (POLLERR | POLLHUP | POLLRDHUP)) polled_[i].first->kick(polled_[i].second);
+    }
+    polled_.clear();
   }
 }
 

@@ -3,6 +3,10 @@
 // key keel handed out), and a periodic sweep. Touched only on the worker's own thread.
 #include <memory>
 #include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <poll.h>
 
 #include "net/asio.hpp"
 #include "net/worker.hpp"
@@ -47,6 +51,8 @@ class WorkerContext {
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::unordered_map<const pool::PoolShared*, std::unique_ptr<pool::Pool>> pools_;
   std::unordered_map<int32_t, std::weak_ptr<Session>> sessions_;
+  std::vector<struct pollfd> polls_;                       ///< the sweep's edge checks (reused)
+  std::vector<std::pair<std::shared_ptr<Session>, bool>> polled_;
   uint32_t next_pid_ = 1;
 };
 

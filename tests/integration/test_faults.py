@@ -213,3 +213,34 @@ def test_unreachable_server(start_keel, pg):
     assert time.monotonic() - t0 < 8
     assert k.alive()
     assert raw_login(k).scalar("select 'app still works'") == "app still works"
+
+
+# --------------------------------------------------------------------------
+# resets that come with the last bytes read (no later epoll edge: src/net/edge_io.hpp)
+# --------------------------------------------------------------------------
+
+def _cl_active(admin):
+    r = admin.query_ok("SHOW POOLS;")
+    cols = r.sets[0]["columns"]
+    return sum(int(dict(zip(cols, row))["cl_active"]) for row in r.sets[0]["rows"]
+               if dict(zip(cols, row))["database"] == "app")
+
+
+@pytest.mark.parametrize("pool_mode", MODES)
+@pytest.mark.parametrize("tail", ["partial", "query", "query+partial"])
+def test_client_reset_right_after_bytes(start_keel, pool_mode, tail):
+    """A client that sends bytes and resets at once (both reach keel before it reads them):
+    its session ends promptly, whatever the bytes were, and the pool serves others."""
+    k = start_keel({"pool": {"pool_size": 2}}, pool_mode=pool_mode)
+    admin = raw_login(k, database="keel")
+    body = {"partial": Q("select 1")[:3],
+            "query": Q("select pg_sleep(0.05)"),
+            "query+partial": Q("select 1") + Q("select 2")[:7]}[tail]
+    clients = [raw_login(k) for _ in range(8)]
+    wait_until(lambda: _cl_active(admin) == 8, 5, desc="8 clients counted")
+    for c in clients:
+        c.send(body)
+        c.close(abort=True)
+    wait_until(lambda: _cl_active(admin) == 0, 5, desc="sessions of reset clients end")
+    assert raw_login(k).scalar("select 'still serving'") == "still serving"
+    assert k.alive()

@@ -1,0 +1,262 @@
+#pragma once
+// Socket reads that cost no syscall while there is nothing to read.
+//
+// Asio's epoll reactor registers each socket once, edge-triggered, and keeps a flag per socket
+// saying whether an event came since the last read that drained it. Its own receive op reports
+// "drained" only at EOF, so every async_read_some after a successful read first tries recv()
+// and usually gets EAGAIN, and every async_wait re-arms the socket with epoll_ctl: one wasted
+// syscall each time a connection goes quiet, two or three per transaction on a gateway.
+//
+// These ops tell the reactor when a read drained the socket, so the next read or wait is queued
+// without a syscall and runs when epoll reports new bytes. "Drained" is the kernel's word, not a
+// guess: sockets get TCP_INQ (enable_inq), and recvmsg then reports the bytes still queued, with
+// a pending FIN counted as one. A socket without it is never taken as drained.
+//
+// One case is left to the caller: a reset (RST) that arrived together with the last bytes read
+// raises no later epoll edge. Sessions poll the sockets they wait on once after each read
+// (poll(), all at once, in the worker's sweep) and kick a wait whose socket shows an error or
+// hangup: the kicked read is forced to try recv() and so sees the reset.
+//
+// The wait peeks one byte, so a socket with bytes or EOF completes it and keeps them for the
+// read that follows. The ops reach into Asio's reactor (boost/asio/detail), pinned here to
+// Boost 1.81's epoll reactor; any other build uses the plain socket ops, minus the saving.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cstring>
+#include <vector>
+
+#include <boost/version.hpp>
+
+#include <boost/asio/buffer.hpp>
+
+#include "net/asio.hpp"
+
+#if BOOST_VERSION == 108100 && defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
+#define KEEL_EDGE_IO 1
+#include <boost/asio/detail/bind_handler.hpp>
+#include <boost/asio/detail/fenced_block.hpp>
+#include <boost/asio/detail/handler_alloc_helpers.hpp>
+#include <boost/asio/detail/handler_cont_helpers.hpp>
+#include <boost/asio/detail/handler_work.hpp>
+#include <boost/asio/detail/reactor.hpp>
+#include <boost/asio/detail/reactor_op.hpp>
+#include <boost/asio/detail/socket_ops.hpp>
+#endif
+
+namespace keel::net {
+
+#ifdef KEEL_EDGE_IO
+namespace edge {
+namespace ad = boost::asio::detail;
+
+/// The socket's implementation (its descriptor, state and reactor registration).
+struct SocketAccess : tcp::socket {
+  static auto& io(tcp::socket& s) { return s.*(&SocketAccess::impl_); }
+};
+
+class RecvOpBase : public ad::reactor_op {
+ public:
+  RecvOpBase(ad::socket_type s, asio::mutable_buffer b, bool peek, func_type complete)
+      : reactor_op(error_code(), &RecvOpBase::do_perform, complete), socket_(s), buf_(b), peek_(peek) {}
+
+  static status do_perform(reactor_op* base) {
+    auto* o = static_cast<RecvOpBase*>(base);
+    char one;
+    iovec iov{o->peek_ ? &one : o->buf_.data(), o->peek_ ? 1 : o->buf_.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control;
+    m.msg_controllen = sizeof(control);
+    for (;;) {
+      ssize_t n = ::recvmsg(o->socket_, &m, o->peek_ ? MSG_PEEK : 0);
+      if (n >= 0) {
+        if (o->peek_) return done;  // bytes or EOF: the read that follows takes them
+        o->bytes_transferred_ = size_t(n);
+        if (n == 0 && iov.iov_len > 0) {
+          o->ec_ = asio::error::eof;
+          return done_and_exhausted;
+        }
+        return size_t(n) < iov.iov_len && queued_after(m) == 0 ? done_and_exhausted : done;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
+      o->ec_ = error_code(errno, asio::error::get_system_category());
+      return done;
+    }
+  }
+
+ private:
+  /// Bytes TCP_INQ says are still queued (a pending FIN counts as one); -1 when it did not say.
+  static int queued_after(msghdr& m) {
+    for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+      if (c->cmsg_level == SOL_TCP && c->cmsg_type == TCP_CM_INQ) {
+        int inq;
+        std::memcpy(&inq, CMSG_DATA(c), sizeof(inq));
+        return inq;
+      }
+    }
+    return -1;
+  }
+
+  ad::socket_type socket_;
+  asio::mutable_buffer buf_;
+  bool peek_;
+};
+
+template <class Handler, class IoExecutor>
+class RecvOp : public RecvOpBase {
+ public:
+  BOOST_ASIO_DEFINE_HANDLER_PTR(RecvOp);
+
+  RecvOp(ad::socket_type s, asio::mutable_buffer b, bool peek, Handler& h, const IoExecutor& ex)
+      : RecvOpBase(s, b, peek, &RecvOp::do_complete), handler_(std::move(h)), work_(handler_, ex) {}
+
+  static void do_complete(void* owner, ad::operation* base, const error_code&, std::size_t) {
+    auto* o = static_cast<RecvOp*>(base);
+    ptr p = {std::addressof(o->handler_), o, o};
+    ad::handler_work<Handler, IoExecutor> w(std::move(o->work_));
+    // The handler moves out before the op's memory is given back (it may own that memory).
+    ad::binder2<Handler, error_code, std::size_t> handler(o->handler_, o->ec_, o->bytes_transferred_);
+    p.h = std::addressof(handler.handler_);
+    p.reset();
+    if (owner) {
+      ad::fenced_block b(ad::fenced_block::half);
+      w.complete(handler, handler.handler_);
+    }
+  }
+
+ private:
+  Handler handler_;
+  ad::handler_work<Handler, IoExecutor> work_;
+};
+
+/// This thread's reactor (one io_context per worker thread), looked up once.
+inline ad::reactor& reactor_of(tcp::socket& s) {
+  thread_local asio::execution_context* ctx = nullptr;
+  thread_local ad::reactor* reactor = nullptr;
+  auto& c = asio::query(s.get_executor(), asio::execution::context);
+  if (&c != ctx) {
+    reactor = &asio::use_service<ad::reactor>(c);
+    ctx = &c;
+  }
+  return *reactor;
+}
+
+struct InitRecv {
+  tcp::socket* sock;
+  template <class Handler>
+  void operator()(Handler&& handler, asio::mutable_buffer b, bool peek, bool force) const {
+    using H = std::decay_t<Handler>;
+    using Op = RecvOp<H, tcp::socket::executor_type>;
+    auto& io = SocketAccess::io(*sock);
+    auto& impl = io.get_implementation();
+    auto& reactor = reactor_of(*sock);
+    bool cont = boost_asio_handler_cont_helpers::is_continuation(handler);
+    typename Op::ptr p = {std::addressof(handler), Op::ptr::allocate(handler), nullptr};
+    p.p = new (p.v) Op(impl.socket_, b, peek, handler, io.get_executor());
+    if (!(impl.state_ & ad::socket_ops::non_blocking) &&
+        !ad::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, p.p->ec_))
+      reactor.post_immediate_completion(p.p, cont);
+    else if (force && impl.socket_ != ad::invalid_socket && p.p->perform() != ad::reactor_op::not_done)
+      reactor.post_immediate_completion(p.p, cont);  // kicked: try now, whatever the reactor thinks
+    else
+      reactor.start_op(ad::reactor::read_op, impl.socket_, impl.reactor_data_, p.p, cont, true);
+    p.v = p.p = nullptr;
+  }
+};
+}  // namespace edge
+
+/// Like s.async_read_some(b, token); completes with (error_code, bytes). `force`: try recv()
+/// now even if the last read drained the socket (a kicked wait, see above).
+template <class Token>
+auto async_read_edge(tcp::socket& s, asio::mutable_buffer b, Token&& token, bool force = false) {
+  return asio::async_initiate<Token, void(error_code, std::size_t)>(edge::InitRecv{&s}, token, b, false, force);
+}
+
+/// Like s.async_wait(wait_read, token), without holding a buffer; completes with (error_code, 0).
+template <class Token>
+auto async_wait_readable(tcp::socket& s, Token&& token, bool force = false) {
+  return asio::async_initiate<Token, void(error_code, std::size_t)>(edge::InitRecv{&s}, token,
+                                                                     asio::mutable_buffer(), true, force);
+}
+#else
+template <class Token>
+auto async_read_edge(tcp::socket& s, asio::mutable_buffer b, Token&& token, bool = false) {
+  return s.async_read_some(b, std::forward<Token>(token));
+}
+
+template <class Token>
+auto async_wait_readable(tcp::socket& s, Token&& token, bool = false) {
+  return s.async_receive(asio::null_buffers(), std::forward<Token>(token));
+}
+#endif
+
+/// Asks the kernel to report, with each read, how many bytes are still queued (TCP_INQ), which
+/// lets the reads above tell a drained socket. Harmless where unsupported: reads then never
+/// count as draining.
+inline void enable_inq(tcp::socket& s) {
+  int one = 1;
+  ::setsockopt(s.native_handle(), SOL_TCP, TCP_INQ, &one, sizeof(one));
+}
+
+namespace detail {
+/// One non-blocking sendmsg of up to 64 buffers; returns bytes sent, or -1 with ec (would_block
+/// when the socket takes nothing now).
+template <class Buffers>
+ssize_t send_now(tcp::socket& s, const Buffers& bufs, error_code& ec) {
+  iovec iov[64];
+  int n = 0;
+  for (auto it = asio::buffer_sequence_begin(bufs); it != asio::buffer_sequence_end(bufs) && n < 64; ++it) {
+    asio::const_buffer b(*it);
+    if (b.size() == 0) continue;
+    iov[n].iov_base = const_cast<void*>(b.data());
+    iov[n].iov_len = b.size();
+    ++n;
+  }
+  msghdr m{};
+  m.msg_iov = iov;
+  m.msg_iovlen = size_t(n);
+  for (;;) {
+    ssize_t r = ::sendmsg(s.native_handle(), &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (r >= 0) return r;
+    if (errno == EINTR) continue;
+    ec = errno == EAGAIN || errno == EWOULDBLOCK ? error_code(asio::error::would_block)
+                                                 : error_code(errno, asio::error::get_system_category());
+    return -1;
+  }
+}
+}  // namespace detail
+
+/// Writes all of `bufs`. The socket usually takes it at once: then there is no suspension and no
+/// completion to schedule (async_write would post one, and the scheduler polls epoll once more
+/// for it). What it does not take is written asynchronously.
+template <class Buffers>
+awaitable<error_code> write_all(tcp::socket& s, const Buffers& bufs) {
+  size_t total = asio::buffer_size(bufs);
+  error_code ec = asio::error::bad_descriptor;
+  ssize_t sent = -1;
+  if (s.is_open()) sent = detail::send_now(s, bufs, ec);
+  if (sent < 0 && ec != asio::error::would_block) co_return ec;
+  size_t done = sent < 0 ? 0 : size_t(sent);
+  if (done == total) co_return error_code();
+  std::vector<asio::const_buffer> rest;  // the slow path: the socket's send buffer is full
+  size_t skip = done;
+  for (auto it = asio::buffer_sequence_begin(bufs); it != asio::buffer_sequence_end(bufs); ++it) {
+    asio::const_buffer b(*it);
+    if (skip >= b.size()) {
+      skip -= b.size();
+      continue;
+    }
+    rest.push_back(b + skip);
+    skip = 0;
+  }
+  auto [wec, n] = co_await asio::async_write(s, rest, nothrow);
+  co_return wec;
+}
+
+}  // namespace keel::net
