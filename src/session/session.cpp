@@ -62,7 +62,7 @@ awaitable<void> Session::run() {
     if (ok) ok = co_await attach_pool();
   }
   if (ok) {
-    co_await serve(std::move(in));
+    if (co_await serve(in)) co_return park();  // idle from the start: no frames held
   } else {
     reader_done_ = client_gone_ = true;
   }

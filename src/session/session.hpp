@@ -71,7 +71,11 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> startup(std::vector<uint8_t>& in);
   awaitable<bool> authenticate(std::vector<uint8_t>& in);
   awaitable<bool> attach_pool();
-  awaitable<void> serve(std::vector<uint8_t> leftover);
+  /// Serves the client until it leaves (false) or goes idle (true: park() next); `woken`: bytes
+  /// are waiting (the park ended), read them before parking again.
+  awaitable<bool> serve(std::vector<uint8_t>& leftover, bool woken = false);
+  void park();
+  awaitable<void> unpark(error_code ec);
   awaitable<void> pump();
 
   // Reader helpers (serve).
@@ -163,6 +167,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closing_ = false;      ///< the pump closed the client (server died)
   bool idle_killed_ = false;
   bool parked_ = false;       ///< the reader waits for the client with no bytes buffered
+  bool discard_until_sync_ = false;  ///< after an error in an extended exchange: skip to Sync
   bool buffered_wait_ = false;  ///< ... in a read that holds a buffer (busy clients)
   bool park_next_ = false;    ///< the sweep asked the reader to give its buffer back and wait without
   bool reading_ = false;      ///< the reader waits in a read of the client

@@ -37,13 +37,12 @@ struct Session::Reader {
   size_t fwd = 0;  ///< start of parsed bytes not yet forwarded (all for the attached server)
   uint32_t cont = 0;          ///< body bytes still owed by a streamed (large) message
   bool cont_forward = false;  ///< ... and whether they go to the server or are dropped
-  bool discard_until_sync = false;
   bool want_more = false;     ///< the message at rd must be read further before it is handled
   protocol::Frame frame;      ///< the frame being handled
   Gather out;  ///< keel's bytes in place of or besides the client's; [fwd, rd) follows them
 };
 
-awaitable<void> Session::serve(std::vector<uint8_t> leftover) {
+awaitable<bool> Session::serve(std::vector<uint8_t>& leftover, bool woken) {
   Reader r;
   auto& buffers = ctx_.worker().buffers();
   if (!leftover.empty()) {
@@ -51,26 +50,16 @@ awaitable<void> Session::serve(std::vector<uint8_t> leftover) {
     std::memcpy(r.buf.data(), leftover.data(), leftover.size());
     r.wr = leftover.size();
   }
+  std::vector<uint8_t>().swap(leftover);
   const uint32_t max_msg = cfg_->max_message_size;
   bool keep = true;
   while (keep) {
     if (r.rd == r.wr) r.rd = r.wr = r.fwd = 0;
-    if (r.wr == 0 && (!r.buf || park_next_)) {
-      // Idle (at the start, or the sweep found the client quiet): park on the socket without a
-      // buffer. A busy client reads straight into its buffer instead: a wait costs a syscall
-      // (epoll_ctl) each time, a read does not.
+    if (r.wr == 0 && r.cont == 0 && ((!r.buf && !woken) || park_next_)) {
+      // Idle (at the start, or the sweep found the client quiet): park without a buffer and
+      // without this coroutine (park()). A busy client reads straight into its buffer.
       park_next_ = false;
-      r.buf.reset();
-      parked_ = reading_ = true;
-      bool force = std::exchange(kick_reader_, false);
-      auto [ec, none] = co_await net::async_wait_readable(client_, nothrow, force);
-      parked_ = reading_ = false;
-      if (ec == asio::error::operation_aborted && kick_reader_ && !closing_) continue;
-      if (ec || closing_) {
-        if (idle_killed_ && !closing_ && !pump_writing_)
-          co_await fatal(PgError::fatal(sqlstate::idle_session_timeout, "terminating connection due to client_idle_timeout"));
-        break;
-      }
+      co_return true;
     }
     if (!r.buf) r.buf = buffers.get();
     if (r.rd > 0 && r.wr == BufferPool::kSize) {
@@ -78,13 +67,14 @@ awaitable<void> Session::serve(std::vector<uint8_t> leftover) {
       r.wr -= r.rd;
       r.rd = r.fwd = 0;
     }
-    parked_ = buffered_wait_ = r.wr == 0;
+    parked_ = buffered_wait_ = r.wr == 0 && r.cont == 0;
     reading_ = true;
     bool force = std::exchange(kick_reader_, false);
     auto [ec, n] = co_await net::async_read_edge(client_, asio::buffer(r.buf.data() + r.wr, BufferPool::kSize - r.wr),
                                                  nothrow, force);
     parked_ = buffered_wait_ = reading_ = false;
     check_reader_ = true;
+    woken = false;
     if (ec == asio::error::operation_aborted && !closing_ && (park_next_ || idle_killed_ || kick_reader_)) {
       if (idle_killed_) {
         if (!pump_writing_)
@@ -114,7 +104,7 @@ awaitable<void> Session::serve(std::vector<uint8_t> leftover) {
         PgError e = PgError::fatal(sqlstate::protocol_violation, "message exceeds max_message_size");
         if (f.length < 4) e.message = "invalid message length";
         co_await fatal(e);
-        co_return;
+        co_return false;
       }
       if (f.kind == protocol::Frame::Kind::tail) {
         if (!r.cont_forward) {
@@ -136,6 +126,32 @@ awaitable<void> Session::serve(std::vector<uint8_t> leftover) {
     }
   }
   co_await finish_reader();
+  co_return false;
+}
+
+/// The reader waits for an idle client with no coroutine and no buffer: one wait op on the
+/// socket holds the session. Bytes (or an error, a kick, an idle timeout) bring serving back.
+void Session::park() {
+  parked_ = reading_ = true;
+  bool force = std::exchange(kick_reader_, false);
+  net::async_wait_readable(client_, [self = shared_from_this()](error_code ec, std::size_t) {
+    self->parked_ = self->reading_ = false;
+    if (ec == asio::error::operation_aborted && self->kick_reader_ && !self->closing_) return self->park();
+    asio::co_spawn(self->client_.get_executor(), [self, ec]() { return self->unpark(ec); }, asio::detached);
+  }, force);
+}
+
+awaitable<void> Session::unpark(error_code ec) {
+  if (!ec && !closing_) {
+    std::vector<uint8_t> none;
+    if (co_await serve(none, true)) co_return park();
+  } else {
+    if (idle_killed_ && !closing_ && !pump_writing_)
+      co_await fatal(PgError::fatal(sqlstate::idle_session_timeout, "terminating connection due to client_idle_timeout"));
+    co_await finish_reader();
+  }
+  error_code cec;
+  client_.close(cec);
 }
 
 /// Forwards [fwd, rd) to the attached server. Precondition: bytes there only while attached.
@@ -281,7 +297,7 @@ awaitable<bool> Session::on_client_message(Reader& r, char type, uint32_t length
     co_await flush(r);
     co_return false;
   }
-  if (admin_ || r.discard_until_sync) {
+  if (admin_ || discard_until_sync_) {
     bool whole = f.kind == protocol::Frame::Kind::whole;
     std::string sql;
     if (admin_ && type == 'Q' && whole && f.size > 6)
@@ -290,14 +306,14 @@ awaitable<bool> Session::on_client_message(Reader& r, char type, uint32_t length
     std::string out;
     protocol::Encoder enc(out);
     if (type == 'S') {
-      r.discard_until_sync = false;
+      discard_until_sync_ = false;
       enc.ready_for_query('I');
     } else if (admin_ && type == 'Q') {
       co_await admin_query(sql);
       co_return true;
-    } else if (admin_ && !r.discard_until_sync && needs_server(type)) {
+    } else if (admin_ && !discard_until_sync_ && needs_server(type)) {
       enc.error_response(PgError::error(sqlstate::feature_not_supported, "the admin console supports simple queries only"));
-      r.discard_until_sync = true;
+      discard_until_sync_ = true;
     }
     if (out.empty()) co_return true;
     co_return co_await send(out);
@@ -349,7 +365,7 @@ awaitable<bool> Session::on_client_message(Reader& r, char type, uint32_t length
         protocol::Encoder enc(out);
         enc.error_response(e);
         if (type == 'Q') enc.ready_for_query(tx_status_);
-        else r.discard_until_sync = true;
+        else discard_until_sync_ = true;
         while (pump_writing_) co_await pump_signal_.wait();  // the pump is the writer while attached
         co_return co_await send(out);
       }
@@ -453,7 +469,7 @@ awaitable<bool> Session::ensure_server(Reader& r, char type) {
   e.severity = Severity::error;
   enc.error_response(e);
   if (type == 'Q' || type == 'F' || type == 'S') enc.ready_for_query('I');
-  else r.discard_until_sync = true;
+  else discard_until_sync_ = true;
   co_return co_await send(out);
 }
 
