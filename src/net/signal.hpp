@@ -10,12 +10,18 @@ class Signal {
   explicit Signal(asio::any_io_executor ex) : timer_(ex, Clock::time_point::max()) {}
   awaitable<void> wait() {
     timer_.expires_at(Clock::time_point::max());
+    waiting_ = true;
     co_await timer_.async_wait(nothrow);
+    waiting_ = false;
   }
-  void notify() { timer_.cancel(); }
+  /// Cheap when nobody waits (the pump notifies after every write): no timer call at all.
+  void notify() {
+    if (waiting_) timer_.cancel();
+  }
 
  private:
   asio::steady_timer timer_;
+  bool waiting_ = false;
 };
 
 }  // namespace keel::net
