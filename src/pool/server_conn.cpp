@@ -46,7 +46,7 @@ awaitable<Result<MessageIn>> read_message(tcp::socket& s, std::string& buf) {
 }
 
 awaitable<Status> write_all(tcp::socket& s, const std::string& out) {
-  auto [ec, n] = co_await asio::async_write(s, asio::buffer(out), nothrow);
+  error_code ec = co_await net::write_all(s, asio::buffer(out));
   if (ec) co_return conn_error("write to server failed: " + ec.message());
   co_return Ok{};
 }

@@ -76,6 +76,7 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> serve(std::vector<uint8_t>& leftover, bool woken = false);
   void park();
   awaitable<void> unpark(error_code ec);
+  awaitable<void> end_idle();
   awaitable<void> pump();
 
   // Reader helpers (serve).

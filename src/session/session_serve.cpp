@@ -77,8 +77,7 @@ awaitable<bool> Session::serve(std::vector<uint8_t>& leftover, bool woken) {
     woken = false;
     if (ec == asio::error::operation_aborted && !closing_ && (park_next_ || idle_killed_ || kick_reader_)) {
       if (idle_killed_) {
-        if (!pump_writing_)
-          co_await fatal(PgError::fatal(sqlstate::idle_session_timeout, "terminating connection due to client_idle_timeout"));
+        co_await end_idle();
         break;
       }
       continue;  // the sweep asks us to give the buffer back
@@ -146,12 +145,17 @@ awaitable<void> Session::unpark(error_code ec) {
     std::vector<uint8_t> none;
     if (co_await serve(none, true)) co_return park();
   } else {
-    if (idle_killed_ && !closing_ && !pump_writing_)
-      co_await fatal(PgError::fatal(sqlstate::idle_session_timeout, "terminating connection due to client_idle_timeout"));
+    if (idle_killed_ && !closing_) co_await end_idle();
     co_await finish_reader();
   }
   error_code cec;
   client_.close(cec);
+}
+
+/// client_idle_timeout has passed: tell the client why (unless the pump is writing to it).
+awaitable<void> Session::end_idle() {
+  if (pump_writing_) co_return;
+  co_await fatal(PgError::fatal(sqlstate::idle_session_timeout, "terminating connection due to client_idle_timeout"));
 }
 
 /// Forwards [fwd, rd) to the attached server. Precondition: bytes there only while attached.

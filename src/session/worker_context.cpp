@@ -63,7 +63,6 @@ awaitable<void> WorkerContext::sweep_loop() {
     auto now = Clock::now();
     for (auto& [k, p] : pools_) p->maintain(now);
     polls_.clear();
-    polled_.clear();
     for (auto it = sessions_.begin(); it != sessions_.end();) {
       if (auto s = it->second.lock()) {
         s->check_idle(now);
