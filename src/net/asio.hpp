@@ -15,10 +15,17 @@
 namespace keel {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+/// Every socket, timer and coroutine runs on one worker's io_context: its own executor type,
+/// not the type-erased any_io_executor, so no completion copies or queries an erased executor.
+using Executor = asio::io_context::executor_type;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+using Acceptor = asio::basic_socket_acceptor<tcp, Executor>;
+using Resolver = asio::ip::basic_resolver<tcp, Executor>;
+using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor>;
 template <class T = void>
-using awaitable = asio::awaitable<T>;
+using awaitable = asio::awaitable<T, Executor>;
 using error_code = boost::system::error_code;
 /// Completion token that returns (error_code, ...) as a tuple instead of throwing.
-inline constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
-using Clock = std::chrono::steady_clock;
+inline constexpr auto nothrow = asio::as_tuple(asio::use_awaitable_t<Executor>());
 }  // namespace keel

@@ -9,8 +9,8 @@ namespace keel::net {
 
 class DeadlineGuard {
  public:
-  DeadlineGuard(tcp::socket& s, Clock::time_point deadline)
-      : alive_(std::make_shared<tcp::socket*>(&s)), timer_(s.get_executor(), deadline) {
+  DeadlineGuard(Socket& s, Clock::time_point deadline)
+      : alive_(std::make_shared<Socket*>(&s)), timer_(s.get_executor(), deadline) {
     timer_.async_wait([alive = alive_](error_code ec) {
       if (!ec && *alive) {
         error_code ignored;
@@ -26,8 +26,8 @@ class DeadlineGuard {
   DeadlineGuard& operator=(const DeadlineGuard&) = delete;
 
  private:
-  std::shared_ptr<tcp::socket*> alive_;
-  asio::steady_timer timer_;
+  std::shared_ptr<Socket*> alive_;
+  Timer timer_;
 };
 
 }  // namespace keel::net

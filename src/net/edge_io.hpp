@@ -55,8 +55,8 @@ namespace edge {
 namespace ad = boost::asio::detail;
 
 /// The socket's implementation (its descriptor, state and reactor registration).
-struct SocketAccess : tcp::socket {
-  static auto& io(tcp::socket& s) { return s.*(&SocketAccess::impl_); }
+struct SocketAccess : Socket {
+  static auto& io(Socket& s) { return s.*(&SocketAccess::impl_); }
 };
 
 class RecvOpBase : public ad::reactor_op {
@@ -138,7 +138,7 @@ class RecvOp : public RecvOpBase {
 };
 
 /// This thread's reactor (one io_context per worker thread), looked up once.
-inline ad::reactor& reactor_of(tcp::socket& s) {
+inline ad::reactor& reactor_of(Socket& s) {
   thread_local asio::execution_context* ctx = nullptr;
   thread_local ad::reactor* reactor = nullptr;
   auto& c = asio::query(s.get_executor(), asio::execution::context);
@@ -150,11 +150,11 @@ inline ad::reactor& reactor_of(tcp::socket& s) {
 }
 
 struct InitRecv {
-  tcp::socket* sock;
+  Socket* sock;
   template <class Handler>
   void operator()(Handler&& handler, asio::mutable_buffer b, bool peek, bool force) const {
     using H = std::decay_t<Handler>;
-    using Op = RecvOp<H, tcp::socket::executor_type>;
+    using Op = RecvOp<H, Socket::executor_type>;
     auto& io = SocketAccess::io(*sock);
     auto& impl = io.get_implementation();
     auto& reactor = reactor_of(*sock);
@@ -176,24 +176,24 @@ struct InitRecv {
 /// Like s.async_read_some(b, token); completes with (error_code, bytes). `force`: try recv()
 /// now even if the last read drained the socket (a kicked wait, see above).
 template <class Token>
-auto async_read_edge(tcp::socket& s, asio::mutable_buffer b, Token&& token, bool force = false) {
+auto async_read_edge(Socket& s, asio::mutable_buffer b, Token&& token, bool force = false) {
   return asio::async_initiate<Token, void(error_code, std::size_t)>(edge::InitRecv{&s}, token, b, false, force);
 }
 
 /// Like s.async_wait(wait_read, token), without holding a buffer; completes with (error_code, 0).
 template <class Token>
-auto async_wait_readable(tcp::socket& s, Token&& token, bool force = false) {
+auto async_wait_readable(Socket& s, Token&& token, bool force = false) {
   return asio::async_initiate<Token, void(error_code, std::size_t)>(edge::InitRecv{&s}, token,
                                                                      asio::mutable_buffer(), true, force);
 }
 #else
 template <class Token>
-auto async_read_edge(tcp::socket& s, asio::mutable_buffer b, Token&& token, bool = false) {
+auto async_read_edge(Socket& s, asio::mutable_buffer b, Token&& token, bool = false) {
   return s.async_read_some(b, std::forward<Token>(token));
 }
 
 template <class Token>
-auto async_wait_readable(tcp::socket& s, Token&& token, bool = false) {
+auto async_wait_readable(Socket& s, Token&& token, bool = false) {
   return s.async_receive(asio::null_buffers(), std::forward<Token>(token));
 }
 #endif
@@ -201,7 +201,7 @@ auto async_wait_readable(tcp::socket& s, Token&& token, bool = false) {
 /// Asks the kernel to report, with each read, how many bytes are still queued (TCP_INQ), which
 /// lets the reads above tell a drained socket. Harmless where unsupported: reads then never
 /// count as draining.
-inline void enable_inq(tcp::socket& s) {
+inline void enable_inq(Socket& s) {
   int one = 1;
   ::setsockopt(s.native_handle(), SOL_TCP, TCP_INQ, &one, sizeof(one));
 }
@@ -210,7 +210,7 @@ namespace detail {
 /// One non-blocking sendmsg of up to 64 buffers; returns bytes sent, or -1 with ec (would_block
 /// when the socket takes nothing now).
 template <class Buffers>
-ssize_t send_now(tcp::socket& s, const Buffers& bufs, error_code& ec) {
+ssize_t send_now(Socket& s, const Buffers& bufs, error_code& ec) {
   iovec iov[64];
   int n = 0;
   for (auto it = asio::buffer_sequence_begin(bufs); it != asio::buffer_sequence_end(bufs) && n < 64; ++it) {
@@ -234,20 +234,33 @@ ssize_t send_now(tcp::socket& s, const Buffers& bufs, error_code& ec) {
 }
 }  // namespace detail
 
-/// Writes all of `bufs`. The socket usually takes it at once: then there is no suspension and no
-/// completion to schedule (async_write would post one, and the scheduler polls epoll once more
-/// for it). What it does not take is written asynchronously.
+/// What one non-blocking sendmsg of a whole write did: `done` bytes went out; `ec` is set when
+/// the socket failed. finished(): nothing is left to write asynchronously.
+struct WriteNow {
+  size_t done = 0, total = 0;
+  error_code ec;
+  bool finished() const { return ec || done == total; }
+};
+
+/// Writes what the socket takes now, without suspending (the usual case: the whole of it).
 template <class Buffers>
-awaitable<error_code> write_all(tcp::socket& s, const Buffers& bufs) {
-  size_t total = asio::buffer_size(bufs);
+WriteNow write_now(Socket& s, const Buffers& bufs) {
+  WriteNow w;
+  w.total = asio::buffer_size(bufs);
   error_code ec = asio::error::bad_descriptor;
   ssize_t sent = -1;
   if (s.is_open()) sent = detail::send_now(s, bufs, ec);
-  if (sent < 0 && ec != asio::error::would_block) co_return ec;
-  size_t done = sent < 0 ? 0 : size_t(sent);
-  if (done == total) co_return error_code();
-  std::vector<asio::const_buffer> rest;  // the slow path: the socket's send buffer is full
-  size_t skip = done;
+  if (sent < 0 && ec != asio::error::would_block) w.ec = ec;
+  else if (sent > 0) w.done = size_t(sent);
+  return w;
+}
+
+/// Writes what write_now() left (the slow path: the socket's send buffer was full).
+template <class Buffers>
+awaitable<error_code> write_rest(Socket& s, const Buffers& bufs, WriteNow w) {
+  if (w.finished()) co_return w.ec;
+  std::vector<asio::const_buffer> rest;
+  size_t skip = w.done;
   for (auto it = asio::buffer_sequence_begin(bufs); it != asio::buffer_sequence_end(bufs); ++it) {
     asio::const_buffer b(*it);
     if (skip >= b.size()) {
@@ -259,6 +272,16 @@ awaitable<error_code> write_all(tcp::socket& s, const Buffers& bufs) {
   }
   auto [wec, n] = co_await asio::async_write(s, rest, nothrow);
   co_return wec;
+}
+
+/// Writes all of `bufs`. The socket usually takes it at once: then there is no suspension and no
+/// completion to schedule (async_write would post one, and the scheduler polls epoll once more
+/// for it). What it does not take is written asynchronously. On the per-message path, callers
+/// use write_now() and co_await write_rest() only when it did not finish, which saves this
+/// coroutine's frame.
+template <class Buffers>
+awaitable<error_code> write_all(Socket& s, const Buffers& bufs) {
+  co_return co_await write_rest(s, bufs, write_now(s, bufs));
 }
 
 }  // namespace keel::net

@@ -7,7 +7,7 @@ namespace keel::net {
 
 class Signal {
  public:
-  explicit Signal(asio::any_io_executor ex) : timer_(ex, Clock::time_point::max()) {}
+  explicit Signal(Executor ex) : timer_(ex, Clock::time_point::max()) {}
   awaitable<void> wait() {
     timer_.expires_at(Clock::time_point::max());
     waiting_ = true;
@@ -20,7 +20,7 @@ class Signal {
   }
 
  private:
-  asio::steady_timer timer_;
+  Timer timer_;
   bool waiting_ = false;
 };
 

@@ -12,7 +12,7 @@ void Worker::start() {
 tcp::endpoint resolve_endpoint(asio::io_context& io, const std::string& host, uint16_t port, error_code& ec) {
   auto addr = asio::ip::make_address(host, ec);
   if (!ec) return {addr, port};
-  tcp::resolver r(io);
+  Resolver r(io);
   auto results = r.resolve(host, std::to_string(port), ec);
   if (ec || results.empty()) {
     if (!ec) ec = asio::error::host_not_found;
@@ -21,13 +21,13 @@ tcp::endpoint resolve_endpoint(asio::io_context& io, const std::string& host, ui
   return *results.begin();
 }
 
-tcp::acceptor open_listener(asio::io_context& io, const std::string& host, uint16_t port) {
+Acceptor open_listener(asio::io_context& io, const std::string& host, uint16_t port) {
   error_code ec;
   tcp::endpoint ep = resolve_endpoint(io, host, port, ec);
   if (ec) throw boost::system::system_error(ec, "resolve " + host);
-  tcp::acceptor acc(io);
+  Acceptor acc(io);
   acc.open(ep.protocol());
-  acc.set_option(tcp::acceptor::reuse_address(true));
+  acc.set_option(Acceptor::reuse_address(true));
   int one = 1;
   ::setsockopt(acc.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   acc.bind(ep);

@@ -45,7 +45,7 @@ class Worker {
 
 /// Opens a listening socket on host:port with SO_REUSEPORT so each worker can have its own.
 /// Throws boost::system::system_error on failure (start-up only).
-tcp::acceptor open_listener(asio::io_context& io, const std::string& host, uint16_t port);
+Acceptor open_listener(asio::io_context& io, const std::string& host, uint16_t port);
 
 /// Resolves host (numeric or name) once, at start-up or connect time.
 tcp::endpoint resolve_endpoint(asio::io_context& io, const std::string& host, uint16_t port, error_code& ec);

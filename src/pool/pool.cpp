@@ -21,7 +21,9 @@ std::shared_ptr<const ParamList> PoolShared::server_params() const {
 
 void PoolShared::set_server_params(const ParamList& p) {
   std::lock_guard lock(params_mu_);
-  if (!params_) params_ = std::make_shared<const ParamList>(p);
+  if (params_) return;
+  params_ = std::make_shared<const ParamList>(p);
+  params_now_.store(params_.get(), std::memory_order_release);
 }
 
 PoolShared& PoolRegistry::get(const config::DatabaseConfig& db, const std::string& user) {
@@ -38,7 +40,7 @@ std::vector<PoolShared*> PoolRegistry::all() const {
   return out;
 }
 
-Pool::Pool(PoolShared& shared, int worker, asio::any_io_executor ex, ServerTarget target,
+Pool::Pool(PoolShared& shared, int worker, Executor ex, ServerTarget target,
            std::vector<asio::io_context*> worker_ios)
     : shared_(shared), worker_(worker), ex_(ex), target_(std::move(target)), worker_ios_(std::move(worker_ios)) {
   shared_.per_worker[size_t(worker_)].store(this, std::memory_order_release);
@@ -85,19 +87,7 @@ awaitable<Result<ServerConnPtr>> Pool::acquire() {
                                 : Clock::time_point::max();
   bool waited = false;
   for (;;) {
-    while (!idle_.empty()) {
-      ServerConnPtr c = std::move(idle_.back());
-      idle_.pop_back();
-      error_code ec;
-      c->sock.cancel(ec);  // ends the idle watch
-      if (expired(*c, Clock::now())) {
-        close_conn(std::move(c));
-        continue;
-      }
-      ++active_;
-      update_gauges();
-      co_return c;
-    }
+    if (ServerConnPtr c = try_acquire()) co_return c;
     if (shared_.try_reserve()) co_return co_await open_reserved();
     if (Clock::now() >= deadline) break;
     Waiter w(ex_, deadline);
@@ -122,6 +112,23 @@ awaitable<Result<ServerConnPtr>> Pool::acquire() {
                                          shared_.database, shared_.user, qwt));
   e.hint = "The pool is exhausted: raise pool_size, or look for long transactions.";
   co_return e;
+}
+
+ServerConnPtr Pool::try_acquire() {
+  while (!idle_.empty()) {
+    ServerConnPtr c = std::move(idle_.back());
+    idle_.pop_back();
+    error_code ec;
+    c->sock.cancel(ec);  // ends the idle watch
+    if (expired(*c, Clock::now())) {
+      close_conn(std::move(c));
+      continue;
+    }
+    ++active_;
+    update_gauges();
+    return c;
+  }
+  return nullptr;
 }
 
 void Pool::release(ServerConnPtr c) {

@@ -53,11 +53,15 @@ struct PoolShared {
 
   /// ParameterStatus values of the first server login (any worker), or null before any.
   std::shared_ptr<const ParamList> server_params() const;
+  /// The same without a lock or a reference count (set once, kept as long as the pool): for
+  /// the per-transaction path.
+  const ParamList* server_params_now() const { return params_now_.load(std::memory_order_acquire); }
   void set_server_params(const ParamList& p);
 
  private:
   mutable std::mutex params_mu_;
   std::shared_ptr<const ParamList> params_;
+  std::atomic<const ParamList*> params_now_{nullptr};
 };
 
 /// Shares PoolShared objects by key across workers. Thread-safe.
@@ -77,13 +81,16 @@ class PoolRegistry {
 /// Per-worker pool. All methods run on the owning worker's thread.
 class Pool {
  public:
-  Pool(PoolShared& shared, int worker, asio::any_io_executor ex, ServerTarget target,
+  Pool(PoolShared& shared, int worker, Executor ex, ServerTarget target,
        std::vector<asio::io_context*> worker_ios);
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
 
   /// Lends a logged-in server connection, waiting up to query_wait_timeout (ERROR 53300 after).
   awaitable<Result<ServerConnPtr>> acquire();
+  /// An idle connection of this worker at once (no suspension), or null. Fair: release() hands
+  /// connections to waiters first, so idle ones exist only while nobody here waits.
+  ServerConnPtr try_acquire();
   /// Takes back a connection that is idle on the server (ReadyForQuery 'I', nothing pending).
   void release(ServerConnPtr c);
   /// Closes a connection that must not be reused.
@@ -101,11 +108,12 @@ class Pool {
   const ServerTarget& target() const { return target_; }
   /// ParameterStatus values of the first server login of this pool (any worker), or null.
   std::shared_ptr<const ParamList> server_params() const { return shared_.server_params(); }
+  const ParamList* server_params_now() const { return shared_.server_params_now(); }
 
  private:
   struct Waiter {
-    explicit Waiter(asio::any_io_executor ex, Clock::time_point deadline) : timer(ex, deadline) {}
-    asio::steady_timer timer;
+    explicit Waiter(Executor ex, Clock::time_point deadline) : timer(ex, deadline) {}
+    Timer timer;
     ServerConnPtr conn;
     bool slot = false;  ///< a connection slot was reserved for this waiter
   };
@@ -124,7 +132,7 @@ class Pool {
 
   PoolShared& shared_;
   int worker_;
-  asio::any_io_executor ex_;
+  Executor ex_;
   ServerTarget target_;
   std::vector<asio::io_context*> worker_ios_;
   std::vector<ServerConnPtr> idle_;  ///< newest at the back

@@ -28,7 +28,7 @@ struct MessageIn {
   char type;
   std::string body;
 };
-awaitable<Result<MessageIn>> read_message(tcp::socket& s, std::string& buf) {
+awaitable<Result<MessageIn>> read_message(Socket& s, std::string& buf) {
   for (;;) {
     uint32_t cont = 0;
     auto f = protocol::next_frame(reinterpret_cast<const uint8_t*>(buf.data()), buf.size(), cont, 1 << 20, 1 << 20);
@@ -45,7 +45,7 @@ awaitable<Result<MessageIn>> read_message(tcp::socket& s, std::string& buf) {
   }
 }
 
-awaitable<Status> write_all(tcp::socket& s, const std::string& out) {
+awaitable<Status> write_all(Socket& s, const std::string& out) {
   error_code ec = co_await net::write_all(s, asio::buffer(out));
   if (ec) co_return conn_error("write to server failed: " + ec.message());
   co_return Ok{};
@@ -59,7 +59,7 @@ PgError server_error(const MessageIn& m) {
 }
 
 /// Answers the server's authentication requests until AuthenticationOk.
-awaitable<Status> authenticate(tcp::socket& s, std::string& buf, const ServerTarget& t) {
+awaitable<Status> authenticate(Socket& s, std::string& buf, const ServerTarget& t) {
   std::optional<auth::ScramClient> scram;
   for (;;) {
     auto m = co_await read_message(s, buf);
@@ -117,7 +117,7 @@ awaitable<Result<ServerConnPtr>> connect_server(const ServerTarget& t) {
   c->id = next_conn_id.fetch_add(1, std::memory_order_relaxed);
   auto deadline = Clock::now() + std::chrono::milliseconds(int64_t(t.connect_timeout * 1000));
   error_code ec;
-  tcp::resolver resolver(ex);
+  Resolver resolver(ex);
   auto [rec, results] = co_await resolver.async_resolve(t.host, std::to_string(t.port), nothrow);
   if (rec || results.empty()) co_return conn_error("could not resolve server host \"" + t.host + "\"");
   net::DeadlineGuard guard(c->sock, deadline);
@@ -175,7 +175,7 @@ awaitable<Status> run_simple(ServerConn& c, std::string sql, Clock::time_point d
 
 awaitable<void> cancel_request(tcp::endpoint ep, int32_t pid, int32_t secret) {
   auto ex = co_await asio::this_coro::executor;
-  tcp::socket s(ex);
+  Socket s(ex);
   net::DeadlineGuard guard(s, Clock::now() + std::chrono::seconds(5));
   auto [ec] = co_await s.async_connect(ep, nothrow);
   if (ec) co_return;
@@ -187,7 +187,7 @@ awaitable<void> cancel_request(tcp::endpoint ep, int32_t pid, int32_t secret) {
   co_await s.async_read_some(asio::buffer(b), nothrow);
 }
 
-void send_cancel(asio::any_io_executor ex, tcp::endpoint ep, int32_t pid, int32_t secret) {
+void send_cancel(Executor ex, tcp::endpoint ep, int32_t pid, int32_t secret) {
   asio::co_spawn(ex, cancel_request(ep, pid, secret), asio::detached);
 }
 

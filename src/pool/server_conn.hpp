@@ -28,9 +28,9 @@ struct ServerTarget {
 
 class ServerConn {
  public:
-  explicit ServerConn(asio::any_io_executor ex) : sock(ex) {}
+  explicit ServerConn(Executor ex) : sock(ex) {}
 
-  tcp::socket sock;
+  Socket sock;
   tcp::endpoint endpoint;
   uint64_t id = 0;
   int32_t pid = 0, secret = 0;  ///< the server's BackendKeyData, for cancel
@@ -54,6 +54,6 @@ awaitable<Status> run_simple(ServerConn& c, std::string sql, Clock::time_point d
 awaitable<void> cancel_request(tcp::endpoint ep, int32_t pid, int32_t secret);
 
 /// The same, fire and forget.
-void send_cancel(asio::any_io_executor ex, tcp::endpoint ep, int32_t pid, int32_t secret);
+void send_cancel(Executor ex, tcp::endpoint ep, int32_t pid, int32_t secret);
 
 }  // namespace keel::pool

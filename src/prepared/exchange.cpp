@@ -23,7 +23,8 @@ void Exchange::clear() {
 }
 
 void Exchange::pop() {
-  entries_[head_] = Entry{};
+  Entry& e = entries_[head_];
+  if (e.def || e.error || !e.client_name.empty() || !e.server_name.empty()) e = Entry{};  // let go of what it holds
   if (++head_ == entries_.size()) {
     entries_.clear();
     head_ = 0;

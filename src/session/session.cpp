@@ -22,7 +22,7 @@ constexpr uint32_t kMaxAuthMessage = 10000;
 constexpr auto kParkAfter = std::chrono::seconds(1);  ///< a client quiet this long gives its read buffer back
 }  // namespace
 
-Session::Session(WorkerContext& ctx, tcp::socket sock)
+Session::Session(WorkerContext& ctx, Socket sock)
     : ctx_(ctx), client_(std::move(sock)), cfg_(ctx.runtime().config),
       id_(ctx.runtime().next_client_id.fetch_add(1, std::memory_order_relaxed)),
       last_activity_(Clock::now()), pump_signal_(client_.get_executor()) {}

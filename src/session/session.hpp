@@ -41,7 +41,7 @@ class WorkerContext;
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(WorkerContext& ctx, tcp::socket sock);
+  Session(WorkerContext& ctx, Socket sock);
   ~Session();
 
   /// Spawns the session's coroutine on its worker.
@@ -81,9 +81,13 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Reader helpers (serve).
   struct Reader;
-  awaitable<bool> on_client_message(Reader& r, char type, uint32_t length);
+  struct Decision;
+  void decide(Reader& r, char type, Decision& d) const;
+  bool client_message_now(Reader& r, char type, Decision& d);
+  awaitable<bool> on_client_message(Reader& r, char type, Decision& d);
+  void forward(Reader& r, char type, Decision& d);
   awaitable<bool> ensure_server(Reader& r, char type);
-  awaitable<bool> sync_params();
+  void attach(Reader& r, pool::ServerConnPtr c);
   void account(char type);
   std::optional<sql::SessionStateDelta> session_effect(char type, const uint8_t* body, size_t len) const;
   bool would_pin(const sql::SessionStateDelta& d) const;
@@ -113,7 +117,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string ids() const;
 
   WorkerContext& ctx_;
-  tcp::socket client_;
+  Socket client_;
   config::ConfigPtr cfg_;
   uint64_t id_;
   int32_t key_pid_ = 0, key_secret_ = 0;

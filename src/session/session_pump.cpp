@@ -184,7 +184,7 @@ awaitable<void> Session::pump() {
       pump_writing_ = false;
       client_gone_ = closing_ = true;
       error_code sec;
-      client_.shutdown(tcp::socket::shutdown_both, sec);
+      client_.shutdown(Socket::shutdown_both, sec);
       client_.cancel(sec);
     }
     if (bad) {
@@ -193,14 +193,15 @@ awaitable<void> Session::pump() {
       break;
     }
     if ((pos > from || !out_.empty()) && !client_gone_) {
-      pump_writing_ = true;
-      error_code wec;
-      if (out_.empty())
-        wec = co_await net::write_all(client_, asio::buffer(buf.data() + from, pos - from));
-      else
-        wec = co_await net::write_all(client_, out_.buffers(buf.data(), from, pos));
-      pump_writing_ = false;
-      pump_signal_.notify();
+      const auto& iov = out_.buffers(buf.data(), from, pos);
+      net::WriteNow w = net::write_now(client_, iov);
+      error_code wec = w.ec;
+      if (!w.finished()) {
+        pump_writing_ = true;
+        wec = co_await net::write_rest(client_, iov, w);
+        pump_writing_ = false;
+        pump_signal_.notify();
+      }
       if (wec) {
         // The reader may be waiting on a socket whose reset raised no edge: wake it; it ends
         // and wakes us to drain.
@@ -273,7 +274,7 @@ awaitable<void> Session::finish_pump(bool server_dead) {
         co_await send(out);
       }
       error_code ec;
-      client_.shutdown(tcp::socket::shutdown_both, ec);
+      client_.shutdown(Socket::shutdown_both, ec);
       client_.cancel(ec);
     }
     co_return;

@@ -42,6 +42,14 @@ struct Session::Reader {
   Gather out;  ///< keel's bytes in place of or besides the client's; [fwd, rd) follows them
 };
 
+/// What keel decided about one client message before it goes to the server.
+struct Session::Decision {
+  std::optional<sql::SessionStateDelta> effect;  ///< transaction mode: what a Query/Parse does to session state
+  bool carry = false;                            ///< ... a SET keel carries for the client
+  bool rejected = false;                         ///< ... refused: it would pin (session_state = reject)
+  bool decided = false;                          ///< decide() has run
+};
+
 awaitable<bool> Session::serve(std::vector<uint8_t>& leftover, bool woken) {
   Reader r;
   auto& buffers = ctx_.worker().buffers();
@@ -92,13 +100,15 @@ awaitable<bool> Session::serve(std::vector<uint8_t>& leftover, bool woken) {
         // Judge the type as soon as the header is in, not after waiting for a body that a
         // confused client may never send (a second startup packet, garbage).
         if (r.cont == 0 && r.wr - r.rd >= 5 && !valid_type(char(r.buf.data()[r.rd]))) {
-          co_await on_client_message(r, char(r.buf.data()[r.rd]), 0);  // always FATAL
+          Decision d;
+          co_await on_client_message(r, char(r.buf.data()[r.rd]), d);  // always FATAL
           keep = false;
         }
         break;
       }
       if (f.kind == protocol::Frame::Kind::error) {
         keep = false;
+        co_await flush(r);  // what was taken before it is owed answers
         co_await finish_reader();
         PgError e = PgError::fatal(sqlstate::protocol_violation, "message exceeds max_message_size");
         if (f.length < 4) e.message = "invalid message length";
@@ -113,7 +123,8 @@ awaitable<bool> Session::serve(std::vector<uint8_t>& leftover, bool woken) {
         r.rd += f.size;
         continue;
       }
-      if (!co_await on_client_message(r, f.type, f.length)) { keep = false; break; }
+      Decision d;
+      if (!client_message_now(r, f.type, d) && !co_await on_client_message(r, f.type, d)) { keep = false; break; }
       if (r.want_more) { r.want_more = false; break; }
     }
     if (keep) keep = co_await flush(r);
@@ -168,18 +179,15 @@ awaitable<bool> Session::flush(Reader& r) {
     prepared::nudge_if_needed(ctx, r.out.added());
     stage(r, from);
   }
-  if (r.out.empty()) {
-    if (r.fwd == r.rd) co_return !closing_;
-    size_t begin = r.fwd;
-    r.fwd = r.rd;
-    if (!server_) co_return !closing_;
-    error_code ec = co_await net::write_all(server_->sock, asio::buffer(r.buf.data() + begin, r.rd - begin));
-    co_return !ec && !closing_;
-  }
+  if (r.out.empty() && r.fwd == r.rd) co_return !closing_;
   const auto& iov = r.out.buffers(r.buf.data(), r.fwd, r.rd);
   r.fwd = r.rd;
   error_code ec;
-  if (server_) ec = co_await net::write_all(server_->sock, iov);
+  if (server_) {
+    net::WriteNow w = net::write_now(server_->sock, iov);
+    ec = w.ec;
+    if (!w.finished()) ec = co_await net::write_rest(server_->sock, iov, w);
+  }
   r.out.clear();
   co_return !ec && !closing_;
 }
@@ -270,16 +278,60 @@ bool needs_server(char t) {
 }
 }  // namespace
 
-/// Handles the message whose header is at r.rd (whole, or the head of a streamed one).
-/// Returns false when the reader must stop (Terminate, FATAL, client or server gone).
-awaitable<bool> Session::on_client_message(Reader& r, char type, uint32_t length) {
+
+/// Judges a message's effect on session state (Query/Parse); nothing is changed yet.
+void Session::decide(Reader& r, char type, Decision& d) const {
   const auto& f = r.frame;
-  std::optional<sql::SessionStateDelta> effect;  // transaction mode: what a Query/Parse does to session state
-  bool carry = false;                            // ... a SET keel carries for the client
-  auto take = [&] {
-    r.rd += f.size;
-    if (f.kind == protocol::Frame::Kind::head) r.cont_forward = true;
-  };
+  if (f.kind == protocol::Frame::Kind::whole && (mode_ == config::PoolMode::transaction || type == 'Q'))
+    d.effect = session_effect(type, r.buf.data() + r.rd + 5, f.size - 5);
+  auto& effect = d.effect;
+  if (effect && mode_ == config::PoolMode::session) {
+    // Session mode looks only for RESET of a carried parameter (below); nothing pins.
+    if (!effect->param_reset || effect->statements != 1) effect.reset();
+    else effect = sql::SessionStateDelta{.statements = 1, .carried_param = effect->carried_param,
+                                         .param_reset = true, .reset_tag = effect->reset_tag};
+  }
+  if (effect && !effect->carried_param.empty()) {
+    // SET/RESET of a parameter keel carries: outside a transaction, with nothing in flight,
+    // its effect is known once the server says ReadyForQuery without an error. Else: pin.
+    d.carry = tx_status_ == 'I' && effect->statements == 1 && pending_ == 0 && !unsynced_ && !copy_in_ &&
+              mode_ == config::PoolMode::transaction;
+    // (reportable ones need nothing: the server's ParameterStatus tells their value)
+    if (!d.carry && !is_reportable(effect->carried_param) && mode_ == config::PoolMode::transaction)
+      effect->session_set = true;
+  }
+  d.rejected = effect && db_->pool.reject_session_state && would_pin(*effect);
+  d.decided = true;
+}
+
+/// The common case, without suspending: an ordinary message for the attached server (or one
+/// that needs none). False, with nothing changed but `d`, when on_client_message() must
+/// handle it (the console, errors, drops, rejections, attaching a server).
+bool Session::client_message_now(Reader& r, char type, Decision& d) {
+  if (!protocol::is_frontend_type(type) || type == 'p' || type == 'X' || admin_ || discard_until_sync_) return false;
+  switch (type) {
+    case 'd': case 'c': case 'f': case 'H':
+      if (!server_ || settled()) return false;  // dropped
+      break;
+    default:
+      decide(r, type, d);
+      if (d.rejected) return false;
+      if (!server_) {
+        if (!needs_server(type)) return false;
+        pool::ServerConnPtr c = pool_->try_acquire();
+        if (!c) return false;  // wait for one (ensure_server)
+        attach(r, std::move(c));
+      }
+  }
+  forward(r, type, d);
+  return true;
+}
+
+/// Handles the message whose header is at r.rd (whole, or the head of a streamed one) when
+/// client_message_now() did not; `d` is what it decided, if it got that far.
+/// Returns false when the reader must stop (Terminate, FATAL, client or server gone).
+awaitable<bool> Session::on_client_message(Reader& r, char type, Decision& d) {
+  const auto& f = r.frame;
   auto drop = [&]() -> awaitable<bool> {
     if (!co_await flush(r)) co_return false;
     r.rd += f.size;
@@ -333,24 +385,8 @@ awaitable<bool> Session::on_client_message(Reader& r, char type, uint32_t length
       if (!server_ || settled()) co_return co_await drop();
       break;
     default:
-      if (f.kind == protocol::Frame::Kind::whole && (mode_ == config::PoolMode::transaction || type == 'Q'))
-        effect = session_effect(type, r.buf.data() + r.rd + 5, f.size - 5);
-      if (effect && mode_ == config::PoolMode::session) {
-        // Session mode looks only for RESET of a carried parameter (below); nothing pins.
-        if (!effect->param_reset || effect->statements != 1) effect.reset();
-        else effect = sql::SessionStateDelta{.statements = 1, .carried_param = effect->carried_param,
-                                             .param_reset = true, .reset_tag = effect->reset_tag};
-      }
-      if (effect && !effect->carried_param.empty()) {
-        // SET/RESET of a parameter keel carries: outside a transaction, with nothing in flight,
-        // its effect is known once the server says ReadyForQuery without an error. Else: pin.
-        carry = tx_status_ == 'I' && effect->statements == 1 && pending_ == 0 && !unsynced_ && !copy_in_ &&
-                mode_ == config::PoolMode::transaction;
-        // (reportable ones need nothing: the server's ParameterStatus tells their value)
-        if (!carry && !is_reportable(effect->carried_param) && mode_ == config::PoolMode::transaction)
-          effect->session_set = true;
-      }
-      if (effect && db_->pool.reject_session_state && would_pin(*effect)) {
+      if (!d.decided) decide(r, type, d);
+      if (d.rejected) {
         PgError e = PgError::error(sqlstate::feature_not_supported,
                                    "this statement leaves session state on the server connection, which "
                                    "transaction pooling cannot keep (session_state = reject)");
@@ -379,8 +415,17 @@ awaitable<bool> Session::on_client_message(Reader& r, char type, uint32_t length
       }
       if (!server_) co_return true;  // answered with an error; the message was dropped
   }
+  forward(r, type, d);
+  co_return true;
+}
+
+/// Passes the message at r.rd on to the attached server: statement renaming, pins, carried
+/// parameters, the exchange's accounting.
+void Session::forward(Reader& r, char type, Decision& d) {
+  const auto& f = r.frame;
+  auto& effect = d.effect;
   if (track_statements_ && server_) {
-    if (!rewrite_statements(r, type, effect)) co_return true;  // r.want_more: handled after the next read
+    if (!rewrite_statements(r, type, effect)) return;  // r.want_more: handled after the next read
     if (type == 'C' && f.kind == protocol::Frame::Kind::whole && !pins_.statements.empty())
       track_statement_names(type, r.buf.data() + r.rd + 5, f.size - 5);  // closing a name that pins
   } else if (f.kind == protocol::Frame::Kind::whole && (type == 'P' || type == 'C') &&
@@ -389,12 +434,12 @@ awaitable<bool> Session::on_client_message(Reader& r, char type, uint32_t length
   }
   if (type == 'Q' && effect && effect->param_reset && effect->statements == 1 && server_)
     reset_to_startup(r, *effect);
-  if (carry && server_)  // its ReadyForQuery comes after those owed now (the sync query's too)
+  if (d.carry && server_)  // its ReadyForQuery comes after those owed now (the sync query's too)
     carries_.push_back({zs_ + uint64_t(pending_) + 1, effect->carried_param, effect->carried_value, effect->param_reset});
   if (effect) apply_session_effect(*effect);
   account(type);
-  take();
-  co_return true;
+  r.rd += f.size;
+  if (f.kind == protocol::Frame::Kind::head) r.cont_forward = true;
 }
 
 namespace {
@@ -409,7 +454,11 @@ std::optional<std::string_view> statement_text(char type, const uint8_t* body, s
 std::optional<sql::SessionStateDelta> Session::session_effect(char type, const uint8_t* body, size_t len) const {
   if (type != 'Q' && type != 'P') return std::nullopt;
   auto text = statement_text(type, body, len);
-  if (!text || !sql::may_touch_session_state(*text)) return std::nullopt;  // most statements stop here
+  // Most statements stop here. A Parse's text comes again and again (parameters travel apart),
+  // so the worker remembers those it cleared; simple queries carry their literals: scanned.
+  if (!text) return std::nullopt;
+  bool maybe = type == 'P' ? ctx_.statement_filter().may_touch(*text) : sql::may_touch_session_state(*text);
+  if (!maybe) return std::nullopt;
   return sql::classify_session_state(*text);
 }
 
@@ -457,11 +506,8 @@ awaitable<bool> Session::ensure_server(Reader& r, char type) {
   auto res = co_await pool_->acquire();
   if (closing_) co_return false;
   if (res) {
-    server_ = std::move(res.value());
-    pump_running_ = true;
-    drain_started_ = false;
-    asio::co_spawn(client_.get_executor(), [self = shared_from_this()]() { return self->pump(); }, asio::detached);
-    co_return co_await sync_params();
+    attach(r, std::move(res.value()));
+    co_return true;
   }
   const auto& f = r.frame;
   r.rd += f.size;
@@ -477,19 +523,22 @@ awaitable<bool> Session::ensure_server(Reader& r, char type) {
   co_return co_await send(out);
 }
 
-/// Brings the attached server connection to the client's session parameters, ahead of the
-/// client's own bytes; the pump swallows the replies.
-awaitable<bool> Session::sync_params() {
-  auto defaults = pool_->server_params();
-  std::string sql = sync_sql(wanted_, server_->settings, defaults.get());
-  if (sql.empty()) co_return true;
+/// Takes the server connection and starts the pump. The connection is brought to the client's
+/// session parameters first: a query ahead of the client's own bytes, in the same write, whose
+/// replies the pump swallows.
+void Session::attach(Reader& r, pool::ServerConnPtr c) {
+  server_ = std::move(c);
+  pump_running_ = true;
+  drain_started_ = false;
+  asio::co_spawn(client_.get_executor(), [self = shared_from_this()]() { return self->pump(); }, asio::detached);
+  std::string sql = sync_sql(wanted_, server_->settings, pool_->server_params_now());
+  if (sql.empty()) return;
   KEEL_DEBUG(ids(), "sync: {}", sql);
-  std::string out;
-  protocol::Encoder(out).query(sql);
+  size_t from = r.out.added().size();
+  protocol::Encoder(r.out.added()).query(sql);
+  stage(r, from);
   ++injected_;
   ++pending_;
-  error_code ec = co_await net::write_all(server_->sock, asio::buffer(out));
-  co_return !ec && !closing_;
 }
 
 void Session::account(char type) {
@@ -541,7 +590,7 @@ awaitable<void> Session::finish_reader() {
   if (pump_running_) {
     if (pump_writing_) {
       // Give the pump a moment to finish its write so nothing we send interleaves with it.
-      asio::steady_timer t(client_.get_executor(), std::chrono::seconds(1));
+      Timer t(client_.get_executor(), std::chrono::seconds(1));
       t.async_wait([w = weak_from_this()](error_code ec) {
         if (auto self = w.lock(); self && !ec) self->pump_signal_.notify();
       });

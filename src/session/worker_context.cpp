@@ -20,7 +20,7 @@ WorkerContext::~WorkerContext() = default;
 int WorkerContext::id() const { return w_.id(); }
 
 void WorkerContext::listen() {
-  acceptor_ = std::make_unique<tcp::acceptor>(net::open_listener(w_.io(), rt_.config->listen_host, rt_.config->listen_port));
+  acceptor_ = std::make_unique<Acceptor>(net::open_listener(w_.io(), rt_.config->listen_host, rt_.config->listen_port));
 }
 
 void WorkerContext::start() {
@@ -42,7 +42,7 @@ awaitable<void> WorkerContext::accept_loop() {
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_->is_open()) co_return;
       KEEL_WARN(fmt::format("w{}", id()), "accept failed: {}", ec.message());
-      asio::steady_timer t(w_.io(), std::chrono::milliseconds(50));  // e.g. EMFILE: back off
+      Timer t(w_.io(), std::chrono::milliseconds(50));  // e.g. EMFILE: back off
       co_await t.async_wait(nothrow);
       continue;
     }
@@ -55,7 +55,7 @@ awaitable<void> WorkerContext::accept_loop() {
 }
 
 awaitable<void> WorkerContext::sweep_loop() {
-  asio::steady_timer t(w_.io());
+  Timer t(w_.io());
   for (;;) {
     t.expires_after(kSweepInterval);
     auto [ec] = co_await t.async_wait(nothrow);

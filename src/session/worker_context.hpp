@@ -11,6 +11,7 @@
 #include "net/asio.hpp"
 #include "net/worker.hpp"
 #include "pool/pool.hpp"
+#include "sql/session_state.hpp"
 
 namespace keel::session {
 
@@ -41,6 +42,9 @@ class WorkerContext {
   /// A CancelRequest arrived (on any worker): route it to the worker that owns pid.
   void route_cancel(int32_t pid, int32_t secret);
 
+  /// The worker's memory of statement texts that leave no session state.
+  sql::StatementFilter& statement_filter() { return filter_; }
+
  private:
   awaitable<void> accept_loop();
   awaitable<void> sweep_loop();
@@ -48,12 +52,13 @@ class WorkerContext {
 
   Runtime& rt_;
   net::Worker& w_;
-  std::unique_ptr<tcp::acceptor> acceptor_;
+  std::unique_ptr<Acceptor> acceptor_;
   std::unordered_map<const pool::PoolShared*, std::unique_ptr<pool::Pool>> pools_;
   std::unordered_map<int32_t, std::weak_ptr<Session>> sessions_;
   std::vector<struct pollfd> polls_;                       ///< the sweep's edge checks (reused)
   std::vector<std::pair<std::shared_ptr<Session>, bool>> polled_;
   uint32_t next_pid_ = 1;
+  sql::StatementFilter filter_;
 };
 
 }  // namespace keel::session

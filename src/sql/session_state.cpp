@@ -1,6 +1,8 @@
 #include "sql/session_state.hpp"
 
 #include <pg_query.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include <algorithm>
 #include <optional>
@@ -27,7 +29,8 @@ bool word_at(std::string_view s, size_t i, std::string_view w) {
 /// Position of the first keyword of the statement starting at i (white space and comments skipped).
 size_t statement_start(std::string_view s, size_t i) {
   while (i < s.size()) {
-    if (std::isspace(static_cast<unsigned char>(s[i])) || s[i] == '(') {
+    char c = s[i];
+    if (c == ' ' || (c >= '\t' && c <= '\r') || c == '(') {
       ++i;
     } else if (s.compare(i, 2, "--") == 0) {
       size_t nl = s.find('\n', i);
@@ -146,21 +149,52 @@ void classify_stmt(const json& stmt, SessionStateDelta& d) {
 
 }  // namespace
 
+namespace {
+// Any of these anywhere (a case-insensitive substring: a superset is fine, classify decides).
+constexpr std::string_view kAnywhere[] = {"listen", "advisory", "temp", "hold", "prepare",
+                                          "deallocate", "discard", "set_config"};
+constexpr uint32_t tri(std::string_view w) { return uint32_t(uint8_t(w[0])) << 16 | uint32_t(uint8_t(w[1])) << 8 | uint8_t(w[2]); }
+constexpr uint32_t tri_hash(uint32_t key) { return (key * 0x9E3779B1u) >> 20; }  // 12 bits
+/// One bit per hash of each keyword's first three letters.
+struct TriSet {
+  uint64_t bits[64] = {};
+  constexpr TriSet() {
+    for (auto w : kAnywhere) bits[tri_hash(tri(w)) >> 6] |= uint64_t(1) << (tri_hash(tri(w)) & 63);
+  }
+  constexpr bool maybe(uint32_t key) const { return bits[tri_hash(key) >> 6] >> (tri_hash(key) & 63) & 1; }
+};
+constexpr TriSet kTriSet;
+}  // namespace
+
 bool may_touch_session_state(std::string_view s) noexcept {
-  static constexpr std::string_view anywhere[] = {"listen", "advisory", "temp", "hold", "prepare",
-                                                  "deallocate", "discard", "set_config"};
+  // One pass keeps the last three letters (lower case) and looks closer only when their hash
+  // is one of the keywords' (rare in ordinary SQL).
+  uint32_t key = 0;
   for (size_t i = 0; i < s.size(); ++i) {
-    char c = lower(s[i]);
-    if (c != 'l' && c != 'a' && c != 't' && c != 'h' && c != 'p' && c != 'd' && c != 's') continue;
-    for (auto w : anywhere)
-      if (c == w[0] && word_at(s, i, w)) return true;
+    key = ((key << 8) | uint8_t(lower(s[i]))) & 0xffffff;
+    if (!kTriSet.maybe(key) || i < 2) [[likely]] continue;
+    for (auto w : kAnywhere)
+      if (tri(w) == key && word_at(s, i - 2, w)) return true;
   }
   // SET / RESET / CLOSE only as a statement's first word (UPDATE ... SET is common and harmless).
-  for (size_t i = 0; i <= s.size(); i = s.find(';', i) == std::string_view::npos ? s.size() + 1 : s.find(';', i) + 1) {
+  for (size_t i = 0;;) {
     size_t k = statement_start(s, i);
     if (word_at(s, k, "set") || word_at(s, k, "reset") || word_at(s, k, "close")) return true;
-    if (i >= s.size()) break;
+    size_t semi = s.find(';', i);
+    if (semi == std::string_view::npos) break;
+    i = semi + 1;
   }
+  return false;
+}
+
+bool StatementFilter::may_touch(std::string_view sql) {
+  if (sql.size() > kMaxText) return may_touch_session_state(sql);
+  uint64_t h = XXH3_64bits(sql.data(), sql.size());
+  Slot& slot = slots_[h % kSlots];
+  if (slot.hash == h && slot.text == sql) return false;
+  if (may_touch_session_state(sql)) return true;
+  slot.hash = h;
+  slot.text.assign(sql);
   return false;
 }
 

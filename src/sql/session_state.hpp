@@ -2,6 +2,7 @@
 // What a statement does to session state that cannot move between server connections
 // (LISTEN, session advisory locks, temporary tables, WITH HOLD cursors, SQL PREPARE, SET of a
 // parameter keel does not carry), found with libpg_query. Pure; thread-safe.
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +42,25 @@ struct SessionStateDelta {
 /// A cheap look at the text: false means the SQL certainly touches no such state (most
 /// statements: the parser is not run for them).
 bool may_touch_session_state(std::string_view sql) noexcept;
+
+/// may_touch_session_state() with a memory: applications prepare the same few statement texts
+/// over and over, so the texts it cleared are kept (direct-mapped by hash, each slot one exact
+/// text of up to kMaxText bytes) and a text seen again costs a hash and a compare, not a scan.
+/// For Parse texts (simple queries carry their literals and rarely repeat: scan those).
+/// One per worker thread; not thread-safe.
+class StatementFilter {
+ public:
+  static constexpr size_t kSlots = 256;
+  static constexpr size_t kMaxText = 512;
+  bool may_touch(std::string_view sql);
+
+ private:
+  struct Slot {
+    uint64_t hash = 0;
+    std::string text;
+  };
+  std::vector<Slot> slots_ = std::vector<Slot>(kSlots);
+};
 
 /// Parses the SQL (all its statements) and reports their effect. SQL that does not parse has
 /// no effect (the server will refuse it too).

@@ -1,5 +1,8 @@
 #include "sql/session_state.hpp"
 
+#include <cctype>
+#include <cstring>
+
 #include <gtest/gtest.h>
 
 using namespace keel::sql;
@@ -20,6 +23,69 @@ TEST(SessionState, PrefilterSkipsOrdinaryStatements) {
   for (auto* s : {"LISTEN x", "set work_mem = '4MB'", "  /* c */ SET x = 1", "select 1; reset all",
                   "create TEMP table t (a int)", "select pg_advisory_lock(1)", "CLOSE ALL"})
     EXPECT_TRUE(may_touch_session_state(s)) << s;
+}
+
+// The prefilter against the plain definition: a keyword anywhere (any case), or SET / RESET /
+// CLOSE first in a statement, on strings built from fragments that start, end and split them.
+TEST(SessionState, PrefilterMatchesPlainDefinition) {
+  const std::vector<std::string> words = {"listen", "advisory", "temp", "hold", "prepare",
+                                          "deallocate", "discard", "set_config"};
+  auto lower = [](std::string t) {
+    for (auto& c : t) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return t;
+  };
+  auto plain = [&](const std::string& q) {
+    std::string l = lower(q);
+    for (auto& w : words)
+      if (l.find(w) != std::string::npos) return true;
+    size_t i = 0;
+    for (;;) {
+      size_t k = i;
+      while (k < l.size() && (std::isspace(static_cast<unsigned char>(l[k])) || l[k] == '(')) ++k;
+      for (const char* w : {"set", "reset", "close"})
+        if (l.compare(k, std::strlen(w), w) == 0) return true;
+      size_t semi = l.find(';', i);
+      if (semi == std::string::npos) return false;
+      i = semi + 1;
+    }
+  };
+  const std::vector<std::string> parts = {"se", "t", "SET", "lis", "ten", "LiStEn", "tem", "p", "ho", "ld",
+                                          "adv", "isory", "pre", "pare", "dea", "llocate", "dis", "card",
+                                          "set_", "config", "select ", "x", " ", ";", "(", "Reset", "close",
+                                          "update a ", "te", "le", "ad", "de"};
+  uint32_t seed = 12345;
+  auto next = [&] { return seed = seed * 1103515245u + 12345u, (seed >> 16) % parts.size(); };
+  int positives = 0;
+  for (int n = 0; n < 20000; ++n) {
+    std::string q;
+    for (int k = int(next() % 6) + 1; k > 0; --k) q += parts[next()];
+    bool want = plain(q);
+    positives += want;
+    EXPECT_EQ(may_touch_session_state(q), want) << q;
+  }
+  EXPECT_GT(positives, 1000);
+  EXPECT_LT(positives, 19000);
+}
+
+TEST(SessionState, FilterRemembersOnlyWhatItCleared) {
+  StatementFilter f;
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_FALSE(f.may_touch("SELECT abalance FROM pgbench_accounts WHERE aid = $1"));
+    EXPECT_TRUE(f.may_touch("SET work_mem = '4MB'"));
+    EXPECT_FALSE(f.may_touch("SELECT abalance FROM pgbench_accounts WHERE aid = $2"));
+    EXPECT_TRUE(f.may_touch("LISTEN x"));
+  }
+  // Many texts share slots: each answer stays that text's own.
+  for (int i = 0; i < 2000; ++i) {
+    std::string quiet = "select " + std::to_string(i);
+    std::string loud = "select pg_advisory_lock(" + std::to_string(i) + ")";
+    EXPECT_FALSE(f.may_touch(quiet)) << quiet;
+    EXPECT_TRUE(f.may_touch(loud)) << loud;
+    EXPECT_FALSE(f.may_touch(quiet)) << quiet;
+  }
+  std::string longer(StatementFilter::kMaxText + 10, 'x');
+  EXPECT_FALSE(f.may_touch(longer));
+  EXPECT_TRUE(f.may_touch(longer + " discard"));
 }
 
 struct Case {
