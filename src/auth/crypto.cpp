@@ -2,7 +2,9 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -10,17 +12,62 @@
 
 namespace keel::auth {
 
+namespace {
+// OpenSSL 3 looks an algorithm up (locks, a hash table) and allocates a context on every one-shot
+// call (SHA256(), HMAC()). Fetched once per process, with one context per thread re-initialised
+// per call, a login's few digests cost only the hashing.
+EVP_MD* sha256_md() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+
+struct ThreadCtx {
+  EVP_MD_CTX* md = EVP_MD_CTX_new();
+  EVP_MAC_CTX* mac = nullptr;
+  ThreadCtx() {
+    static EVP_MAC* hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    if (hmac) mac = EVP_MAC_CTX_new(hmac);
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0), OSSL_PARAM_construct_end()};
+    if (mac && EVP_MAC_CTX_set_params(mac, params) != 1) {
+      EVP_MAC_CTX_free(mac);
+      mac = nullptr;
+    }
+  }
+  ~ThreadCtx() {
+    EVP_MD_CTX_free(md);
+    EVP_MAC_CTX_free(mac);
+  }
+};
+
+ThreadCtx& thread_ctx() {
+  thread_local ThreadCtx c;
+  return c;
+}
+}  // namespace
+
 Digest sha256(std::string_view data) {
   Digest d;
+  auto& c = thread_ctx();
+  unsigned int len = 0;
+  if (sha256_md() && c.md && EVP_DigestInit_ex2(c.md, sha256_md(), nullptr) == 1 &&
+      EVP_DigestUpdate(c.md, data.data(), data.size()) == 1 && EVP_DigestFinal_ex(c.md, d.data(), &len) == 1)
+    return d;
   SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), d.data());
   return d;
 }
 
 Digest hmac_sha256(std::string_view key, std::string_view data) {
   Digest d;
-  unsigned int len = 0;
+  auto& c = thread_ctx();
+  size_t len = 0;
+  if (c.mac && EVP_MAC_init(c.mac, reinterpret_cast<const unsigned char*>(key.data()), key.size(), nullptr) == 1 &&
+      EVP_MAC_update(c.mac, reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1 &&
+      EVP_MAC_final(c.mac, d.data(), &len, d.size()) == 1 && len == d.size())
+    return d;
+  unsigned int ulen = 0;
   HMAC(EVP_sha256(), key.data(), int(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-       data.size(), d.data(), &len);
+       data.size(), d.data(), &ulen);
   return d;
 }
 

@@ -224,7 +224,9 @@ ssize_t send_now(Socket& s, const Buffers& bufs, error_code& ec) {
   m.msg_iov = iov;
   m.msg_iovlen = size_t(n);
   for (;;) {
-    ssize_t r = ::sendmsg(s.native_handle(), &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+    // One piece (the usual case): send(), which the kernel takes without copying in a msghdr.
+    ssize_t r = n == 1 ? ::send(s.native_handle(), iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT)
+                       : ::sendmsg(s.native_handle(), &m, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (r >= 0) return r;
     if (errno == EINTR) continue;
     ec = errno == EAGAIN || errno == EWOULDBLOCK ? error_code(asio::error::would_block)
