@@ -18,7 +18,8 @@
 // hangup: the kicked read is forced to try recv() and so sees the reset.
 //
 // The wait peeks one byte, so a socket with bytes or EOF completes it and keeps them for the
-// read that follows. The ops reach into Asio's reactor (boost/asio/detail), pinned here to
+// read that follows; the edge wait (the pump's, between a transaction's statements) takes the
+// next epoll event for it and costs no syscall. The ops reach into Asio's reactor (boost/asio/detail), pinned here to
 // Boost 1.81's epoll reactor; any other build uses the plain socket ops, minus the saving.
 //
 // write_all() is the write side: one non-blocking sendmsg, async only for what it leaves.
@@ -59,13 +60,24 @@ struct SocketAccess : Socket {
   static auto& io(Socket& s) { return s.*(&SocketAccess::impl_); }
 };
 
+/// What a receive op does: read into its buffer, peek one byte (a wait that holds no buffer), or
+/// wait for the next edge (a wait that costs no syscall, see async_wait_edge).
+enum class Recv : uint8_t { read, peek, edge };
+
 class RecvOpBase : public ad::reactor_op {
  public:
-  RecvOpBase(ad::socket_type s, asio::mutable_buffer b, bool peek, func_type complete)
-      : reactor_op(error_code(), &RecvOpBase::do_perform, complete), socket_(s), buf_(b), peek_(peek) {}
+  RecvOpBase(ad::socket_type s, asio::mutable_buffer b, Recv mode, func_type complete)
+      : reactor_op(error_code(), &RecvOpBase::do_perform, complete), socket_(s), buf_(b),
+        peek_(mode != Recv::read), edge_(mode == Recv::edge) {}
+
+  /// Set while the op is being started: a perform() then is speculative, not an epoll event.
+  bool starting_ = false;
 
   static status do_perform(reactor_op* base) {
     auto* o = static_cast<RecvOpBase*>(base);
+    // An edge wait run by an epoll event (readable, error or hangup) is done: the read that
+    // follows finds out which. Run speculatively, the socket was not known drained: peek.
+    if (o->edge_ && !o->starting_) return done;
     char one;
     iovec iov{o->peek_ ? &one : o->buf_.data(), o->peek_ ? 1 : o->buf_.size()};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
@@ -107,7 +119,7 @@ class RecvOpBase : public ad::reactor_op {
 
   ad::socket_type socket_;
   asio::mutable_buffer buf_;
-  bool peek_;
+  bool peek_, edge_;
 };
 
 template <class Handler, class IoExecutor>
@@ -115,8 +127,8 @@ class RecvOp : public RecvOpBase {
  public:
   BOOST_ASIO_DEFINE_HANDLER_PTR(RecvOp);
 
-  RecvOp(ad::socket_type s, asio::mutable_buffer b, bool peek, Handler& h, const IoExecutor& ex)
-      : RecvOpBase(s, b, peek, &RecvOp::do_complete), handler_(std::move(h)), work_(handler_, ex) {}
+  RecvOp(ad::socket_type s, asio::mutable_buffer b, Recv mode, Handler& h, const IoExecutor& ex)
+      : RecvOpBase(s, b, mode, &RecvOp::do_complete), handler_(std::move(h)), work_(handler_, ex) {}
 
   static void do_complete(void* owner, ad::operation* base, const error_code&, std::size_t) {
     auto* o = static_cast<RecvOp*>(base);
@@ -152,7 +164,7 @@ inline ad::reactor& reactor_of(Socket& s) {
 struct InitRecv {
   Socket* sock;
   template <class Handler>
-  void operator()(Handler&& handler, asio::mutable_buffer b, bool peek, bool force) const {
+  void operator()(Handler&& handler, asio::mutable_buffer b, Recv mode, bool force) const {
     using H = std::decay_t<Handler>;
     using Op = RecvOp<H, Socket::executor_type>;
     auto& io = SocketAccess::io(*sock);
@@ -160,14 +172,17 @@ struct InitRecv {
     auto& reactor = reactor_of(*sock);
     bool cont = boost_asio_handler_cont_helpers::is_continuation(handler);
     typename Op::ptr p = {std::addressof(handler), Op::ptr::allocate(handler), nullptr};
-    p.p = new (p.v) Op(impl.socket_, b, peek, handler, io.get_executor());
+    p.p = new (p.v) Op(impl.socket_, b, mode, handler, io.get_executor());
+    Op* op = p.p;
+    op->starting_ = true;  // (single-threaded reactor: nothing completes the op before we return)
     if (!(impl.state_ & ad::socket_ops::non_blocking) &&
-        !ad::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, p.p->ec_))
-      reactor.post_immediate_completion(p.p, cont);
-    else if (force && impl.socket_ != ad::invalid_socket && p.p->perform() != ad::reactor_op::not_done)
-      reactor.post_immediate_completion(p.p, cont);  // kicked: try now, whatever the reactor thinks
+        !ad::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, op->ec_))
+      reactor.post_immediate_completion(op, cont);
+    else if (force && impl.socket_ != ad::invalid_socket && op->perform() != ad::reactor_op::not_done)
+      reactor.post_immediate_completion(op, cont);  // kicked: try now, whatever the reactor thinks
     else
-      reactor.start_op(ad::reactor::read_op, impl.socket_, impl.reactor_data_, p.p, cont, true);
+      reactor.start_op(ad::reactor::read_op, impl.socket_, impl.reactor_data_, op, cont, true);
+    op->starting_ = false;
     p.v = p.p = nullptr;
   }
 };
@@ -177,14 +192,26 @@ struct InitRecv {
 /// now even if the last read drained the socket (a kicked wait, see above).
 template <class Token>
 auto async_read_edge(Socket& s, asio::mutable_buffer b, Token&& token, bool force = false) {
-  return asio::async_initiate<Token, void(error_code, std::size_t)>(edge::InitRecv{&s}, token, b, false, force);
+  return asio::async_initiate<Token, void(error_code, std::size_t)>(edge::InitRecv{&s}, token, b, edge::Recv::read,
+                                                                     force);
 }
 
 /// Like s.async_wait(wait_read, token), without holding a buffer; completes with (error_code, 0).
 template <class Token>
 auto async_wait_readable(Socket& s, Token&& token, bool force = false) {
   return asio::async_initiate<Token, void(error_code, std::size_t)>(edge::InitRecv{&s}, token,
-                                                                     asio::mutable_buffer(), true, force);
+                                                                     asio::mutable_buffer(), edge::Recv::peek, force);
+}
+
+/// A wait for the next epoll edge (bytes, EOF, error), without a buffer and without a syscall
+/// when the last read drained the socket: an edge completes it unpeeked, so it may complete on
+/// an edge whose bytes a read already took, and the read that follows then just waits. Not for
+/// a caller that takes completion as proof of bytes (the pool's idle watch peeks instead).
+/// Started on a socket not known drained, or forced, it peeks as async_wait_readable does.
+template <class Token>
+auto async_wait_edge(Socket& s, Token&& token, bool force = false) {
+  return asio::async_initiate<Token, void(error_code, std::size_t)>(edge::InitRecv{&s}, token,
+                                                                     asio::mutable_buffer(), edge::Recv::edge, force);
 }
 #else
 template <class Token>
@@ -194,6 +221,11 @@ auto async_read_edge(Socket& s, asio::mutable_buffer b, Token&& token, bool = fa
 
 template <class Token>
 auto async_wait_readable(Socket& s, Token&& token, bool = false) {
+  return s.async_receive(asio::null_buffers(), std::forward<Token>(token));
+}
+
+template <class Token>
+auto async_wait_edge(Socket& s, Token&& token, bool = false) {
   return s.async_receive(asio::null_buffers(), std::forward<Token>(token));
 }
 #endif

@@ -148,8 +148,13 @@ class Session : public std::enable_shared_from_this<Session> {
   bool track_statements_ = false;
   prepared::ClientStatements statements_;
   prepared::Exchange exchange_{statements_};
-  Gather out_;                    ///< the pump's output when keel edits the server's bytes
-  std::string before_, after_;    ///< keel's answers around one server message (Exchange)
+  /// The pump's output when keel edits the server's bytes, and keel's answers around one server
+  /// message (Exchange): made at the first attach, given back when the client parks.
+  struct PumpScratch {
+    Gather out;
+    std::string before, after;
+  };
+  std::unique_ptr<PumpScratch> scratch_;
 
   // Server attachment and the exchange's accounting (see session.cpp for the rules).
   pool::ServerConnPtr server_;
@@ -163,7 +168,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool last_cmd_extended_ = false;  ///< the last command was Execute (true) or Query/FunctionCall
   bool server_fatal_seen_ = false;
   int injected_ = 0;                   ///< keel's own queries whose replies the pump swallows
-  std::optional<PgError> injected_error_;
+  std::unique_ptr<PgError> injected_error_;
   bool drain_started_ = false;
 
   // Lifecycle.

@@ -48,8 +48,10 @@ void Session::on_injected_reply(char type, const uint8_t* body, uint32_t len) {
     if (pending_ > 0) --pending_;
   } else if (type == 'E' && !injected_error_) {
     error_z_ = zs_ + 1;
-    if (auto e = protocol::parse_error({reinterpret_cast<const char*>(body), len})) injected_error_ = std::move(*e);
-    else injected_error_ = PgError::error(sqlstate::internal_error, "malformed error from server");
+    if (auto e = protocol::parse_error({reinterpret_cast<const char*>(body), len}))
+      injected_error_ = std::make_unique<PgError>(std::move(*e));
+    else
+      injected_error_ = std::make_unique<PgError>(PgError::error(sqlstate::internal_error, "malformed error from server"));
   }
 }
 
@@ -93,6 +95,10 @@ awaitable<void> Session::pump() {
   bool server_dead = false;
   bool fresh = true;
   std::optional<net::DeadlineGuard> drain_deadline;
+  if (!scratch_) scratch_ = std::make_unique<PumpScratch>();
+  auto& edited = scratch_->out;
+  auto& before = scratch_->before;
+  auto& after = scratch_->after;
   for (;;) {
     if (client_gone_ && reader_done_) {
       if (settled() && wr == 0) break;
@@ -108,7 +114,7 @@ awaitable<void> Session::pump() {
       buf.reset();
       pump_reading_ = true;
       bool force = std::exchange(kick_pump_, false);
-      auto [ec, none] = co_await net::async_wait_readable(server_->sock, nothrow, force);
+      auto [ec, none] = co_await net::async_wait_edge(server_->sock, nothrow, force);
       pump_reading_ = false;
       if (ec == asio::error::operation_aborted && (client_gone_ || kick_pump_) && server_->sock.is_open()) continue;
       if (ec) { server_dead = true; break; }
@@ -124,17 +130,17 @@ awaitable<void> Session::pump() {
     if (ec == asio::error::operation_aborted && (client_gone_ || kick_pump_) && server_->sock.is_open()) continue;
     if (ec) { server_dead = true; break; }
     wr += n;
-    size_t pos = 0, from = 0;  // forward [from, pos), after out_ (when keel edits the stream)
+    size_t pos = 0, from = 0;  // forward [from, pos), after edited (when keel edits the stream)
     bool bad = false;
-    out_.clear();
+    edited.clear();
     auto cut = [&](size_t at) {
-      out_.run(from, at);
+      edited.run(from, at);
       from = at;
     };
     auto add_synth = [&](std::string& s) {
-      size_t at = out_.added().size();
-      out_.added() += s;
-      out_.take_added(at);
+      size_t at = edited.added().size();
+      edited.added() += s;
+      edited.take_added(at);
       s.clear();
     };
     while (pos < wr) {
@@ -153,21 +159,21 @@ awaitable<void> Session::pump() {
         from = pos + f.size;
       } else if (track_statements_ && f.kind != protocol::Frame::Kind::tail) {
         std::string_view b = whole ? std::string_view(reinterpret_cast<const char*>(body), f.length - 4) : std::string_view();
-        auto v = exchange_.on_server(f.type, b, server_->statements, before_, after_);
-        if (!v.forward || !before_.empty() || !after_.empty()) {
+        auto v = exchange_.on_server(f.type, b, server_->statements, before, after);
+        if (!v.forward || !before.empty() || !after.empty()) {
           cut(pos);
-          add_synth(before_);
+          add_synth(before);
           if (v.forward) cut(pos + f.size);
           from = pos + f.size;
-          add_synth(after_);
+          add_synth(after);
         }
       }
       if (!swallow && whole && f.type == 'C' && !retags_.empty() && retags_.front() == zs_ + 1 &&
           from <= pos && f.length == 8 && std::memcmp(body, "SET", 4) == 0) {
         cut(pos);  // a RESET keel sent as SET: the client sees RESET's tag
-        before_.clear();
-        protocol::Encoder(before_).command_complete("RESET");
-        add_synth(before_);
+        before.clear();
+        protocol::Encoder(before).command_complete("RESET");
+        add_synth(before);
         from = pos + f.size;
       }
       pos += f.size;
@@ -192,8 +198,8 @@ awaitable<void> Session::pump() {
       server_dead = true;
       break;
     }
-    if ((pos > from || !out_.empty()) && !client_gone_) {
-      const auto& iov = out_.buffers(buf.data(), from, pos);
+    if ((pos > from || !edited.empty()) && !client_gone_) {
+      const auto& iov = edited.buffers(buf.data(), from, pos);
       net::WriteNow w = net::write_now(client_, iov);
       error_code wec = w.ec;
       if (!w.finished()) {

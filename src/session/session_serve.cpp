@@ -142,6 +142,7 @@ awaitable<bool> Session::serve(std::vector<uint8_t>& leftover, bool woken) {
 /// The reader waits for an idle client with no coroutine and no buffer: one wait op on the
 /// socket holds the session. Bytes (or an error, a kick, an idle timeout) bring serving back.
 void Session::park() {
+  if (!pump_running_) scratch_.reset();
   parked_ = reading_ = true;
   bool force = std::exchange(kick_reader_, false);
   net::async_wait_readable(client_, [self = shared_from_this()](error_code ec, std::size_t) {
