@@ -279,7 +279,6 @@ bool needs_server(char t) {
 }
 }  // namespace
 
-
 /// Judges a message's effect on session state (Query/Parse); nothing is changed yet.
 void Session::decide(Reader& r, char type, Decision& d) const {
   const auto& f = r.frame;
