@@ -19,8 +19,9 @@
 //
 // The wait peeks one byte, so a socket with bytes or EOF completes it and keeps them for the
 // read that follows; the edge wait (the pump's, between a transaction's statements) takes the
-// next epoll event for it and costs no syscall. The ops reach into Asio's reactor (boost/asio/detail), pinned here to
-// Boost 1.81's epoll reactor; any other build uses the plain socket ops, minus the saving.
+// next epoll event for it and costs no syscall. The ops reach into Asio's reactor
+// (boost/asio/detail), pinned here to Boost 1.81's epoll reactor; any other build uses the plain
+// socket ops, minus the saving.
 //
 // write_all() is the write side: one non-blocking sendmsg, async only for what it leaves.
 #include <netinet/in.h>

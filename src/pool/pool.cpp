@@ -14,15 +14,10 @@ bool PoolShared::try_reserve() {
   return false;
 }
 
-std::shared_ptr<const ParamList> PoolShared::server_params() const {
-  std::lock_guard lock(params_mu_);
-  return params_;
-}
-
 void PoolShared::set_server_params(const ParamList& p) {
   std::lock_guard lock(params_mu_);
   if (params_) return;
-  params_ = std::make_shared<const ParamList>(p);
+  params_ = std::make_unique<const ParamList>(p);
   params_now_.store(params_.get(), std::memory_order_release);
 }
 

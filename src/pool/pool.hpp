@@ -51,16 +51,14 @@ struct PoolShared {
   /// Reserves a slot for one more server connection; false when pool_size is reached.
   bool try_reserve();
 
-  /// ParameterStatus values of the first server login (any worker), or null before any.
-  std::shared_ptr<const ParamList> server_params() const;
-  /// The same without a lock or a reference count (set once, kept as long as the pool): for
-  /// the per-transaction path.
-  const ParamList* server_params_now() const { return params_now_.load(std::memory_order_acquire); }
+  /// ParameterStatus values of the first server login (any worker), or null before any. Set
+  /// once and kept as long as the pool, so read without a lock (every attach reads it).
+  const ParamList* server_params() const { return params_now_.load(std::memory_order_acquire); }
   void set_server_params(const ParamList& p);
 
  private:
-  mutable std::mutex params_mu_;
-  std::shared_ptr<const ParamList> params_;
+  mutable std::mutex params_mu_;  ///< serialises set_server_params
+  std::unique_ptr<const ParamList> params_;
   std::atomic<const ParamList*> params_now_{nullptr};
 };
 
@@ -107,8 +105,7 @@ class Pool {
   PoolStats& stats() { return shared_.stats[size_t(worker_)]; }
   const ServerTarget& target() const { return target_; }
   /// ParameterStatus values of the first server login of this pool (any worker), or null.
-  std::shared_ptr<const ParamList> server_params() const { return shared_.server_params(); }
-  const ParamList* server_params_now() const { return shared_.server_params_now(); }
+  const ParamList* server_params() const { return shared_.server_params(); }
 
  private:
   struct Waiter {

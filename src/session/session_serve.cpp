@@ -531,7 +531,7 @@ void Session::attach(Reader& r, pool::ServerConnPtr c) {
   pump_running_ = true;
   drain_started_ = false;
   asio::co_spawn(client_.get_executor(), [self = shared_from_this()]() { return self->pump(); }, asio::detached);
-  std::string sql = sync_sql(wanted_, server_->settings, pool_->server_params_now());
+  std::string sql = sync_sql(wanted_, server_->settings, pool_->server_params());
   if (sql.empty()) return;
   KEEL_DEBUG(ids(), "sync: {}", sql);
   size_t from = r.out.added().size();

@@ -46,7 +46,7 @@ bool may_touch_session_state(std::string_view sql) noexcept;
 /// may_touch_session_state() with a memory: applications prepare the same few statement texts
 /// over and over, so the texts it cleared are kept (direct-mapped by hash, each slot one exact
 /// text of up to kMaxText bytes) and a text seen again costs a hash and a compare, not a scan.
-/// For Parse texts (simple queries carry their literals and rarely repeat: scan those).
+/// Meant for Parse texts: simple queries carry their literals and rarely repeat (scan those).
 /// One per worker thread; not thread-safe.
 class StatementFilter {
  public:
