@@ -23,6 +23,9 @@
 // (boost/asio/detail), pinned here to Boost 1.81's epoll reactor; any other build uses the plain
 // socket ops, minus the saving.
 //
+// The same flag answers, without a syscall, whether a socket that should stay silent (an idle
+// server connection) has said anything since it was drained: says_something() peeks only then.
+//
 // write_all() is the write side: one non-blocking sendmsg, async only for what it leaves.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -150,6 +153,23 @@ class RecvOp : public RecvOpBase {
   ad::handler_work<Handler, IoExecutor> work_;
 };
 
+/// The reactor's per-socket "an event came since a read drained it" flags (private in Asio;
+/// reached through an explicit instantiation, which C++ exempts from access checks).
+struct SpeculativeTag {
+  using type = bool (ad::epoll_reactor::descriptor_state::*)[ad::epoll_reactor::max_ops];
+  friend type member(SpeculativeTag);
+};
+struct RegisteredTag {
+  using type = uint32_t ad::epoll_reactor::descriptor_state::*;
+  friend type member(RegisteredTag);
+};
+template <class Tag, typename Tag::type M>
+struct Reach {
+  friend typename Tag::type member(Tag) { return M; }
+};
+template struct Reach<SpeculativeTag, &ad::epoll_reactor::descriptor_state::try_speculative_>;
+template struct Reach<RegisteredTag, &ad::epoll_reactor::descriptor_state::registered_events_>;
+
 /// This thread's reactor (one io_context per worker thread), looked up once.
 inline ad::reactor& reactor_of(Socket& s) {
   thread_local asio::execution_context* ctx = nullptr;
@@ -207,14 +227,31 @@ auto async_wait_readable(Socket& s, Token&& token, bool force = false) {
 /// A wait for the next epoll edge (bytes, EOF, error), without a buffer and without a syscall
 /// when the last read drained the socket: an edge completes it unpeeked, so it may complete on
 /// an edge whose bytes a read already took, and the read that follows then just waits. Not for
-/// a caller that takes completion as proof of bytes (the pool's idle watch peeks instead).
+/// a caller that takes completion as proof of bytes.
 /// Started on a socket not known drained, or forced, it peeks as async_wait_readable does.
 template <class Token>
 auto async_wait_edge(Socket& s, Token&& token, bool force = false) {
   return asio::async_initiate<Token, void(error_code, std::size_t)>(edge::InitRecv{&s}, token,
                                                                      asio::mutable_buffer(), edge::Recv::edge, force);
 }
+
+/// False when the socket is known quiet: a read drained it and epoll has reported nothing for it
+/// since. No syscall. (True also when the reactor cannot tell.)
+inline bool may_be_readable(Socket& s) {
+  auto* d = edge::SocketAccess::io(s).get_implementation().reactor_data_;
+  return !d || (d->*member(edge::SpeculativeTag{}))[edge::ad::epoll_reactor::read_op];
+}
+
+/// Marks a socket that a peek found empty as drained, as a read that drains it would.
+inline void mark_drained(Socket& s) {
+  auto* d = edge::SocketAccess::io(s).get_implementation().reactor_data_;
+  if (d && d->*member(edge::RegisteredTag{}) != 0)
+    (d->*member(edge::SpeculativeTag{}))[edge::ad::epoll_reactor::read_op] = false;
+}
 #else
+inline bool may_be_readable(Socket&) { return true; }
+inline void mark_drained(Socket&) {}
+
 template <class Token>
 auto async_read_edge(Socket& s, asio::mutable_buffer b, Token&& token, bool = false) {
   return s.async_read_some(b, std::forward<Token>(token));
@@ -230,6 +267,22 @@ auto async_wait_edge(Socket& s, Token&& token, bool = false) {
   return s.async_receive(asio::null_buffers(), std::forward<Token>(token));
 }
 #endif
+
+/// A socket that should be silent (an idle server connection): true when it has bytes, EOF or
+/// an error, which means it is closing. Costs no syscall while the reactor knows it quiet; else
+/// one non-blocking peek, after which a quiet socket is known quiet again.
+inline bool says_something(Socket& s) {
+  if (!may_be_readable(s)) return false;
+  char one;
+  for (;;) {
+    ssize_t n = ::recv(s.native_handle(), &one, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n >= 0) return true;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return true;
+    mark_drained(s);
+    return false;
+  }
+}
 
 /// Asks the kernel to report, with each read, how many bytes are still queued (TCP_INQ), which
 /// lets the reads above tell a drained socket. Harmless where unsupported: reads then never

@@ -1,7 +1,12 @@
 #pragma once
-// A reusable single-thread wake-up for one coroutine: wait() suspends until notify().
-// Callers re-check their condition after waking (notify before wait is not remembered).
+// Single-thread wake-ups between a session's two coroutines.
+//   Signal:  wait() suspends until notify(); callers re-check their condition after waking
+//            (notify before wait is not remembered).
+//   Handoff: one coroutine parks in wait() until another gives it a verdict with give(); the
+//            waiter resumes through the executor, never inside give()'s caller.
 #include <memory>
+#include <optional>
+#include <utility>
 
 #include "net/asio.hpp"
 
@@ -26,6 +31,33 @@ class Signal {
   Executor ex_;
   std::unique_ptr<Timer> timer_;
   bool waiting_ = false;
+};
+
+/// Costs one posted completion per hand-off: no timer, no reactor. The parked coroutine is held
+/// here, not by the io_context: the owner must give() before it lets go of the Handoff, or the
+/// waiter is abandoned (Asio frees its frames through the executor; its code never resumes).
+class Handoff {
+ public:
+  using Handler = asio::async_result<asio::use_awaitable_t<Executor>, void(bool)>::handler_type;
+
+  /// co_await it: true or false, as given.
+  auto wait() {
+    asio::use_awaitable_t<Executor> token;
+    return asio::async_initiate<asio::use_awaitable_t<Executor>, void(bool)>(
+        [this](Handler h) { waiter_.emplace(std::move(h)); }, token);
+  }
+  bool waiting() const { return waiter_.has_value(); }
+  /// Resumes the waiter (if any) with `verdict`, once the caller has returned to the executor.
+  void give(bool verdict) {
+    if (!waiter_) return;
+    Handler h = std::move(*waiter_);
+    waiter_.reset();
+    Executor ex = h.get_executor();
+    asio::post(ex, [h = std::move(h), verdict]() mutable { std::move(h)(verdict); });
+  }
+
+ private:
+  std::optional<Handler> waiter_;
 };
 
 }  // namespace keel::net

@@ -37,7 +37,8 @@ std::vector<PoolShared*> PoolRegistry::all() const {
 
 Pool::Pool(PoolShared& shared, int worker, Executor ex, ServerTarget target,
            std::vector<asio::io_context*> worker_ios)
-    : shared_(shared), worker_(worker), ex_(ex), target_(std::move(target)), worker_ios_(std::move(worker_ios)) {
+    : shared_(shared), worker_(worker), ex_(ex), target_(std::move(target)), worker_ios_(std::move(worker_ios)),
+      deadline_timer_(ex) {
   shared_.per_worker[size_t(worker_)].store(this, std::memory_order_release);
 }
 
@@ -85,12 +86,13 @@ awaitable<Result<ServerConnPtr>> Pool::acquire() {
     if (ServerConnPtr c = try_acquire()) co_return c;
     if (shared_.try_reserve()) co_return co_await open_reserved();
     if (Clock::now() >= deadline) break;
-    Waiter w(ex_, deadline);
+    Waiter w(deadline);
     waiters_.push_back(&w);
     update_gauges();
     if (waiters_.size() == 1) ask_for_donations();
+    arm_deadline();
     waited = true;
-    co_await w.timer.async_wait(nothrow);
+    co_await w.wake.wait();
     if (auto it = std::find(waiters_.begin(), waiters_.end(), &w); it != waiters_.end()) waiters_.erase(it);
     update_gauges();
     if (w.conn) {
@@ -113,8 +115,10 @@ ServerConnPtr Pool::try_acquire() {
   while (!idle_.empty()) {
     ServerConnPtr c = std::move(idle_.back());
     idle_.pop_back();
-    error_code ec;
-    c->sock.cancel(ec);  // ends the idle watch
+    if (net::says_something(c->sock)) {  // closing (terminated, server shutdown): not for lending
+      closed_by_server(std::move(c));
+      continue;
+    }
     if (expired(*c, Clock::now())) {
       close_conn(std::move(c));
       continue;
@@ -133,7 +137,7 @@ void Pool::release(ServerConnPtr c) {
     waiters_.pop_front();
     ++active_;
     w->conn = std::move(c);
-    w->timer.cancel();
+    wake(w);
     update_gauges();
     return;
   }
@@ -150,7 +154,6 @@ void Pool::release(ServerConnPtr c) {
     }
   }
   c->idle_since = now;
-  watch_idle(*c);
   idle_.push_back(std::move(c));
   update_gauges();
 }
@@ -175,7 +178,7 @@ void Pool::give_slot_back() {
       Waiter* w = waiters_.front();
       waiters_.pop_front();
       w->slot = true;
-      w->timer.cancel();
+      wake(w);
     }
     return;
   }
@@ -194,8 +197,29 @@ void Pool::on_slot_free() {
   Waiter* w = waiters_.front();
   waiters_.pop_front();
   w->slot = true;
-  w->timer.cancel();
+  wake(w);
   update_gauges();
+}
+
+void Pool::wake(Waiter* w) { w->wake.give(true); }
+
+void Pool::arm_deadline() {
+  if (deadline_armed_ || waiters_.empty() || waiters_.front()->deadline == Clock::time_point::max()) return;
+  deadline_armed_ = true;
+  deadline_timer_.expires_at(waiters_.front()->deadline);
+  deadline_timer_.async_wait([this](error_code) { on_deadline(); });
+}
+
+void Pool::on_deadline() {
+  deadline_armed_ = false;
+  auto now = Clock::now();
+  while (!waiters_.empty() && waiters_.front()->deadline <= now) {
+    Waiter* w = waiters_.front();
+    waiters_.pop_front();
+    w->wake.give(false);  // it finds its deadline passed and gives up
+  }
+  update_gauges();
+  arm_deadline();
 }
 
 void Pool::ask_for_donations() {
@@ -221,20 +245,8 @@ void Pool::donate_idle(int to) {
   close_conn(std::move(c));  // gives the slot to a worker with waiters
 }
 
-void Pool::watch_idle(ServerConn& c) {
-  // An idle server connection should say nothing; if it becomes readable it is closing
-  // (pg_terminate_backend, server shutdown) and must not be lent to anyone.
-  net::async_wait_readable(c.sock, [this, id = c.id](error_code ec, std::size_t) {
-    if (!ec) on_idle_readable(id);
-  });
-}
-
-void Pool::on_idle_readable(uint64_t id) {
-  auto it = std::find_if(idle_.begin(), idle_.end(), [id](const ServerConnPtr& c) { return c->id == id; });
-  if (it == idle_.end()) return;
-  ServerConnPtr c = std::move(*it);
-  idle_.erase(it);
-  KEEL_INFO(fmt::format("w{} s{}", worker_, id), "idle server connection closed by the server");
+void Pool::closed_by_server(ServerConnPtr c) {
+  KEEL_INFO(fmt::format("w{} s{}", worker_, c->id), "idle server connection closed by the server");
   close_conn(std::move(c));
 }
 
@@ -250,10 +262,14 @@ void Pool::maintain(Clock::time_point now) {
     auto& c = *idle_[i];
     bool too_idle = idle_timeout > 0 && now - c.idle_since > std::chrono::duration<double>(idle_timeout) &&
                     local_total() > my_min_share();
-    if (too_idle || expired(c, now)) {
+    // An idle server connection should say nothing: one that did is closing (no syscall for
+    // the quiet ones, see net::says_something). Found here within a sweep, or when next lent.
+    bool closing = net::says_something(c.sock);
+    if (closing || too_idle || expired(c, now)) {
       ServerConnPtr victim = std::move(idle_[i]);
       idle_.erase(idle_.begin() + long(i));
-      close_conn(std::move(victim));
+      if (closing) closed_by_server(std::move(victim));
+      else close_conn(std::move(victim));
     } else {
       ++i;
     }

@@ -18,6 +18,7 @@
 
 #include "config/config.hpp"
 #include "core/counter.hpp"
+#include "net/signal.hpp"
 #include "pool/server_conn.hpp"
 
 namespace keel::pool {
@@ -108,19 +109,27 @@ class Pool {
   const ParamList* server_params() const { return shared_.server_params(); }
 
  private:
+  /// A client waiting for a connection. Woken (net::Handoff: no timer per waiter) with a
+  /// connection, a slot to open one, or at its deadline by the pool's one deadline timer.
   struct Waiter {
-    explicit Waiter(Executor ex, Clock::time_point deadline) : timer(ex, deadline) {}
-    Timer timer;
+    explicit Waiter(Clock::time_point d) : deadline(d) {}
+    Clock::time_point deadline;
+    net::Handoff wake;
     ServerConnPtr conn;
     bool slot = false;  ///< a connection slot was reserved for this waiter
   };
+  /// Hands `w` (taken off waiters_) what it was given.
+  void wake(Waiter* w);
+  /// Waiters join at the back with the same timeout, so the front's deadline comes first: the
+  /// timer is set for it, and when it fires it ends the waiters whose deadline has passed.
+  void arm_deadline();
+  void on_deadline();
 
   awaitable<Result<ServerConnPtr>> open_reserved();
   void give_slot_back();
   void ask_for_donations();
   bool should_donate_to(int worker) const;
-  void watch_idle(ServerConn& c);
-  void on_idle_readable(uint64_t id);
+  void closed_by_server(ServerConnPtr c);
   void close_conn(ServerConnPtr c);
   void update_gauges();
   bool expired(const ServerConn& c, Clock::time_point now) const;
@@ -134,6 +143,8 @@ class Pool {
   std::vector<asio::io_context*> worker_ios_;
   std::vector<ServerConnPtr> idle_;  ///< newest at the back
   std::deque<Waiter*> waiters_;
+  Timer deadline_timer_;
+  bool deadline_armed_ = false;
   int active_ = 0, connecting_ = 0;
 };
 

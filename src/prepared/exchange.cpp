@@ -5,7 +5,6 @@
 namespace keel::prepared {
 
 namespace {
-bool synthesized(Expect k) { return k == Expect::synth_parse || k == Expect::synth_close; }
 bool ends_exchange(Expect k) { return k == Expect::sync || k == Expect::query || k == Expect::query_dealloc; }
 }  // namespace
 
@@ -24,7 +23,7 @@ void Exchange::clear() {
 
 void Exchange::pop() {
   Entry& e = entries_[head_];
-  if (e.def || e.error || !e.client_name.empty() || !e.server_name.empty()) e = Entry{};  // let go of what it holds
+  e.d.reset();  // let go of what it holds
   if (++head_ == entries_.size()) {
     entries_.clear();
     head_ = 0;
@@ -34,7 +33,7 @@ void Exchange::pop() {
   }
 }
 
-void Exchange::emit_ready(std::string& out) {
+void Exchange::emit_synthesized(std::string& out) {
   protocol::Encoder enc(out);
   while (!empty() && synthesized(head().kind)) {
     enc.begin(head().kind == Expect::synth_parse ? '1' : '3').end();
@@ -43,26 +42,28 @@ void Exchange::emit_ready(std::string& out) {
 }
 
 void Exchange::undo(Entry& e, ServerStatements& server) {
-  auto client_has = [&](const Entry& x) {
-    const StatementPtr* p = client_->find(x.client_name);
-    return p && *p == x.def;
+  if (!e.d) return;  // a plain message: nothing to undo
+  EntryDetail& d = *e.d;
+  auto client_has = [&]() {
+    const StatementPtr* p = client_->find(d.client_name);
+    return p && *p == d.def;
   };
   switch (e.kind) {
     case Expect::parse_new:
-      if (client_has(e)) client_->erase(e.client_name);
-      if (!e.orphan) server.erase(*e.def, e.server_name);
+      if (client_has()) client_->erase(d.client_name);
+      if (!e.orphan) server.erase(*d.def, d.server_name);
       break;
     case Expect::synth_parse:
-      if (client_has(e)) client_->erase(e.client_name);
+      if (client_has()) client_->erase(d.client_name);
       break;
     case Expect::synth_close:
-      if (!client_->find(e.client_name)) client_->set(e.client_name, e.def);
+      if (!client_->find(d.client_name)) client_->set(d.client_name, d.def);
       break;
     case Expect::inj_parse:
-      server.erase(*e.def, e.server_name);
+      server.erase(*d.def, d.server_name);
       break;
     case Expect::inj_close:
-      if (!e.server_name.empty()) server.orphans.push_back(std::move(e.server_name));
+      if (!d.server_name.empty()) server.orphans.push_back(std::move(d.server_name));
       break;
     default:
       break;
@@ -100,7 +101,7 @@ Verdict Exchange::on_server(char type, std::string_view body, ServerStatements& 
     case Expect::parse:
     case Expect::parse_new:
       done = type == '1';
-      if (done && e.orphan) server.orphans.push_back(e.server_name);
+      if (done && e.orphan) server.orphans.push_back(e.d->server_name);
       break;
     case Expect::inj_parse:
       done = type == '1';
@@ -125,7 +126,7 @@ Verdict Exchange::on_server(char type, std::string_view body, ServerStatements& 
     case Expect::stand_in:
       if (type == 'E') {
         v.forward = false;
-        if (e.error) protocol::Encoder(after).error_response(*e.error);
+        if (e.d && e.d->error) protocol::Encoder(after).error_response(*e.d->error);
       }
       break;
     case Expect::sync:
@@ -134,7 +135,7 @@ Verdict Exchange::on_server(char type, std::string_view body, ServerStatements& 
       break;
     case Expect::query_dealloc:
       if (type == 'C' && ++e.seen == 1) v.forward = false;  // PREPARE's
-      else if (type == 'C') client_->erase(e.client_name);
+      else if (type == 'C') client_->erase(e.d->client_name);
       done = type == 'Z';
       break;
     case Expect::synth_parse:

@@ -39,14 +39,24 @@ enum class Expect : uint8_t {
   query_dealloc,  ///< Query "PREPARE k AS SELECT; DEALLOCATE k" standing for DEALLOCATE client_name
 };
 
-struct Entry {
-  Expect kind = Expect::query;
-  bool orphan = false;      ///< parse_new under a throwaway name: close it once it exists
-  uint8_t seen = 0;         ///< query_dealloc: CommandCompletes seen
+/// What an entry knows besides its kind. Plain messages (unnamed statements, Execute, Sync:
+/// the bulk of the traffic) need none, so their entries stay small and allocate nothing.
+struct EntryDetail {
   std::string client_name;  ///< parse_new, synth_parse, synth_close, query_dealloc
-  std::string server_name;  ///< parse_new, inj_parse, inj_close
+  std::string server_name;  ///< parse_new, inj_parse, inj_close (none for a nudge)
   StatementPtr def;         ///< parse_new, synth_parse, inj_parse; synth_close: what was closed
   std::unique_ptr<PgError> error;  ///< stand_in
+};
+
+struct Entry {
+  Expect kind = Expect::query;
+  bool orphan = false;  ///< parse_new under a throwaway name: close it once it exists
+  uint8_t seen = 0;     ///< query_dealloc: CommandCompletes seen
+  std::unique_ptr<EntryDetail> d;
+  EntryDetail& detail() {
+    if (!d) d = std::make_unique<EntryDetail>();
+    return *d;
+  }
 };
 
 /// What the pump does with one server message.
@@ -81,7 +91,12 @@ class Exchange {
  private:
   Entry& head() { return entries_[head_]; }
   void pop();
-  void emit_ready(std::string& out);
+  /// keel's own answers at the head of the queue go out now (into `out`).
+  void emit_ready(std::string& out) {
+    if (!empty() && synthesized(head().kind)) emit_synthesized(out);
+  }
+  void emit_synthesized(std::string& out);
+  static bool synthesized(Expect k) { return k == Expect::synth_parse || k == Expect::synth_close; }
   void undo(Entry& e, ServerStatements& server);
   void all_deallocated(ServerStatements& server);
 

@@ -32,7 +32,7 @@ void close_orphans(Context& ctx, std::string& out) {
     send_close(name, out);
     Entry e;
     e.kind = Expect::inj_close;
-    e.server_name = std::move(name);
+    e.detail().server_name = std::move(name);
     ctx.exchange.push(std::move(e));
   }
   ctx.server.orphans.clear();
@@ -52,8 +52,8 @@ std::string ensure_prepared(const StatementPtr& def, Context& ctx, std::string& 
   send_parse(name, def->body, out);
   Entry e;
   e.kind = Expect::inj_parse;
-  e.server_name = name;
-  e.def = def;
+  e.detail().server_name = name;
+  e.d->def = def;
   ctx.exchange.push(std::move(e));
   ++ctx.counters.parses;
   return name;
@@ -76,14 +76,15 @@ Rewrite on_parse(std::string_view msg, Context& ctx, std::string& out) {
   auto def = std::make_shared<const Statement>(body.substr(pos));
   ctx.client.set(*name, def);
   Entry e;
-  e.client_name = std::string(*name);
-  e.def = def;
+  EntryDetail& d = e.detail();
+  d.client_name = std::string(*name);
+  d.def = def;
   if (ctx.tx_status == 'E') {
     // An aborted transaction: PostgreSQL refuses the Parse, so the server must see it. Under a
     // throwaway name, since the cached one exists (closed later if it was created after all).
     e.kind = Expect::parse_new;
     e.orphan = true;
-    e.server_name = ctx.server.new_name();
+    d.server_name = ctx.server.new_name();
   } else if (ctx.server.find(*def)) {
     e.kind = Expect::synth_parse;
     ++ctx.counters.reused;
@@ -91,9 +92,9 @@ Rewrite on_parse(std::string_view msg, Context& ctx, std::string& out) {
     return {msg.size()};
   } else {
     e.kind = Expect::parse_new;
-    e.server_name = add_to_server(def, ctx);
+    d.server_name = add_to_server(def, ctx);
   }
-  send_parse(e.server_name, def->body, out);
+  send_parse(d.server_name, def->body, out);
   ctx.exchange.push(std::move(e));
   ++ctx.counters.parses;
   return {msg.size()};
@@ -158,8 +159,8 @@ Rewrite on_close(std::string_view msg, Context& ctx) {
   }
   Entry e;
   e.kind = Expect::synth_close;
-  e.client_name = std::string(st->first);
-  e.def = st->second;
+  e.detail().client_name = std::string(st->first);
+  e.d->def = st->second;
   ctx.client.erase(st->first);
   ctx.exchange.push(std::move(e));
   return {msg.size()};
@@ -197,7 +198,7 @@ bool rewrite_deallocate(std::string_view name, Context& ctx, std::string& out) {
   protocol::Encoder(out).query("PREPARE _keel_dealloc AS SELECT; DEALLOCATE _keel_dealloc");
   Entry e;
   e.kind = Expect::query_dealloc;
-  e.client_name = std::string(name);
+  e.detail().client_name = std::string(name);
   ctx.exchange.push(std::move(e));
   return true;
 }
@@ -213,7 +214,7 @@ void stand_in_error(const PgError& err, Exchange& ex, std::string& out) {
   protocol::Encoder(out).begin('D').i8('S').cstr(kAbsentName).end();
   Entry e;
   e.kind = Expect::stand_in;
-  e.error = std::make_unique<PgError>(err);
+  e.detail().error = std::make_unique<PgError>(err);
   ex.push(std::move(e));
 }
 

@@ -186,6 +186,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool kick_reader_ = false, kick_pump_ = false;    ///< the sweep found a reset: force the next read
   Clock::time_point last_activity_;
   net::Signal pump_signal_;    ///< wakes the reader when the pump stops writing or ends
+  /// The pump between transactions waits here for the next attach() (true); the reader gives
+  /// false when it parks or ends, and the pump ends.
+  net::Handoff pump_wake_;
 };
 
 }  // namespace keel::session

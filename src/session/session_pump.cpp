@@ -230,7 +230,12 @@ awaitable<void> Session::pump() {
       pool_->release(std::move(server_));
       pump_running_ = false;
       pump_signal_.notify();
-      co_return;
+      // Stay for the client's next transaction (attach() hands it over): no new coroutine per
+      // transaction. The reader ends or parks with false.
+      bool again = co_await pump_wake_.wait();
+      if (!again) co_return;
+      cont = 0;
+      fresh = true;
     }
   }
   drain_deadline.reset();

@@ -142,6 +142,7 @@ awaitable<bool> Session::serve(std::vector<uint8_t>& leftover, bool woken) {
 /// The reader waits for an idle client with no coroutine and no buffer: one wait op on the
 /// socket holds the session. Bytes (or an error, a kick, an idle timeout) bring serving back.
 void Session::park() {
+  pump_wake_.give(false);  // an idle client holds no pump either
   if (!pump_running_) scratch_.reset();
   parked_ = reading_ = true;
   bool force = std::exchange(kick_reader_, false);
@@ -530,7 +531,8 @@ void Session::attach(Reader& r, pool::ServerConnPtr c) {
   server_ = std::move(c);
   pump_running_ = true;
   drain_started_ = false;
-  asio::co_spawn(client_.get_executor(), [self = shared_from_this()]() { return self->pump(); }, asio::detached);
+  if (pump_wake_.waiting()) pump_wake_.give(true);  // the pump of the last transaction takes it
+  else asio::co_spawn(client_.get_executor(), [self = shared_from_this()]() { return self->pump(); }, asio::detached);
   std::string sql = sync_sql(wanted_, server_->settings, pool_->server_params());
   if (sql.empty()) return;
   KEEL_DEBUG(ids(), "sync: {}", sql);
@@ -587,6 +589,7 @@ awaitable<void> Session::admin_query(std::string_view sql) {
 awaitable<void> Session::finish_reader() {
   if (reader_done_) co_return;
   reader_done_ = client_gone_ = true;
+  pump_wake_.give(false);
   if (pump_running_) {
     if (pump_writing_) {
       // Give the pump a moment to finish its write so nothing we send interleaves with it.

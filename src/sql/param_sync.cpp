@@ -124,6 +124,7 @@ bool is_param_name(std::string_view name) {
 }
 
 std::string sync_sql(const ParamList& wanted, ParamList& server, const ParamList* defaults) {
+  if (wanted == server) return {};  // the usual case: the connection's last client wanted the same
   std::string sets, resets;
   for (auto& [k, v] : wanted) {
     const std::string* have = find_param(server, k);
