@@ -8,6 +8,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include <cstring>
 #include <stdexcept>
 
 namespace keel::auth {
@@ -58,13 +59,37 @@ Digest sha256(std::string_view data) {
 }
 
 Digest hmac_sha256(std::string_view key, std::string_view data) {
+  // HMAC (RFC 2104) as two digests on the thread's context: H((K ^ opad) || H((K ^ ipad) || data)).
+  // (EVP_MAC_init sets up three digest contexts and copies them on every call: three times the work.)
+  constexpr size_t kBlock = 64;
   Digest d;
   auto& c = thread_ctx();
-  size_t len = 0;
-  if (c.mac && EVP_MAC_init(c.mac, reinterpret_cast<const unsigned char*>(key.data()), key.size(), nullptr) == 1 &&
-      EVP_MAC_update(c.mac, reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1 &&
-      EVP_MAC_final(c.mac, d.data(), &len, d.size()) == 1 && len == d.size())
-    return d;
+  if (sha256_md() && c.md) {
+    unsigned char k[kBlock] = {};
+    if (key.size() > kBlock) {
+      Digest kh = sha256(key);
+      std::memcpy(k, kh.data(), kh.size());
+      OPENSSL_cleanse(kh.data(), kh.size());
+    } else {
+      std::memcpy(k, key.data(), key.size());
+    }
+    unsigned char pad[kBlock];
+    for (size_t i = 0; i < kBlock; ++i) pad[i] = k[i] ^ 0x36;
+    Digest inner;
+    unsigned int len = 0;
+    bool ok = EVP_DigestInit_ex2(c.md, sha256_md(), nullptr) == 1 && EVP_DigestUpdate(c.md, pad, kBlock) == 1 &&
+              EVP_DigestUpdate(c.md, data.data(), data.size()) == 1 &&
+              EVP_DigestFinal_ex(c.md, inner.data(), &len) == 1;
+    if (ok) {
+      for (size_t i = 0; i < kBlock; ++i) pad[i] = k[i] ^ 0x5c;
+      ok = EVP_DigestInit_ex2(c.md, sha256_md(), nullptr) == 1 && EVP_DigestUpdate(c.md, pad, kBlock) == 1 &&
+           EVP_DigestUpdate(c.md, inner.data(), inner.size()) == 1 && EVP_DigestFinal_ex(c.md, d.data(), &len) == 1;
+    }
+    OPENSSL_cleanse(k, sizeof k);
+    OPENSSL_cleanse(pad, sizeof pad);
+    OPENSSL_cleanse(inner.data(), inner.size());
+    if (ok) return d;
+  }
   unsigned int ulen = 0;
   HMAC(EVP_sha256(), key.data(), int(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
        data.size(), d.data(), &ulen);
@@ -115,9 +140,27 @@ std::optional<std::string> base64_decode(std::string_view b64) {
 }
 
 std::string random_bytes(size_t n) {
+  // A login takes a nonce and a cancel key: served from a per-thread block of the CSPRNG's output
+  // (each byte handed out once), so RAND_bytes' fixed cost is paid once per block, not per call.
+  struct Block {
+    unsigned char b[512];
+    size_t pos = sizeof b;
+    ~Block() { OPENSSL_cleanse(b, sizeof b); }
+  };
+  thread_local Block blk;
   std::string out(n, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), int(n)) != 1)
-    throw std::runtime_error("RAND_bytes failed");
+  if (n > sizeof blk.b / 4) {
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), int(n)) != 1)
+      throw std::runtime_error("RAND_bytes failed");
+    return out;
+  }
+  if (sizeof blk.b - blk.pos < n) {
+    if (RAND_bytes(blk.b, int(sizeof blk.b)) != 1) throw std::runtime_error("RAND_bytes failed");
+    blk.pos = 0;
+  }
+  std::memcpy(out.data(), blk.b + blk.pos, n);
+  OPENSSL_cleanse(blk.b + blk.pos, n);
+  blk.pos += n;
   return out;
 }
 
