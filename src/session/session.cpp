@@ -45,8 +45,8 @@ awaitable<bool> Session::send(const std::string& bytes) {
   co_return !ec;
 }
 
-awaitable<void> Session::fatal(const PgError& e) {
-  std::string out;
+awaitable<void> Session::fatal(const PgError& e, const std::string& before) {
+  std::string out = before;
   protocol::Encoder(out).error_response(e);
   co_await send(out);
   KEEL_INFO(ids(), "closing: {} ({})", e.message, e.sqlstate);
@@ -57,9 +57,10 @@ awaitable<void> Session::run() {
   bool ok;
   {
     net::DeadlineGuard login_deadline(client_, Clock::now() + kLoginTimeout);
+    std::string greeting;
     ok = co_await startup(in);
-    if (ok) ok = co_await authenticate(in);
-    if (ok) ok = co_await attach_pool();
+    if (ok) ok = co_await authenticate(in, greeting);
+    if (ok) ok = co_await attach_pool(greeting);
   }
   if (ok) {
     if (co_await serve(in)) co_return park();  // idle from the start: no frames held
@@ -77,7 +78,7 @@ awaitable<bool> Session::startup(std::vector<uint8_t>& in) {
     auto sp = protocol::decode_startup(in.data(), in.size());
     if (sp.kind == protocol::StartupPacket::Kind::need_more) {
       uint8_t tmp[4096];
-      auto [ec, n] = co_await client_.async_read_some(asio::buffer(tmp), nothrow);
+      auto [ec, n] = co_await net::async_read_edge(client_, asio::buffer(tmp), nothrow);
       if (ec) co_return false;
       in.insert(in.end(), tmp, tmp + n);
       continue;
@@ -171,7 +172,7 @@ awaitable<std::optional<std::pair<char, std::string>>> Session::read_auth_messag
       co_return std::nullopt;
     }
     uint8_t tmp[4096];
-    auto [ec, n] = co_await client_.async_read_some(asio::buffer(tmp), nothrow);
+    auto [ec, n] = co_await net::async_read_edge(client_, asio::buffer(tmp), nothrow);
     if (ec) co_return std::nullopt;
     in.insert(in.end(), tmp, tmp + n);
   }
@@ -179,7 +180,7 @@ awaitable<std::optional<std::pair<char, std::string>>> Session::read_auth_messag
 
 /// SCRAM-SHA-256 against the configured verifier (or trust). An unknown user runs the same
 /// exchange against a mock verifier and gets the same 28P01 as a wrong password.
-awaitable<bool> Session::authenticate(std::vector<uint8_t>& in) {
+awaitable<bool> Session::authenticate(std::vector<uint8_t>& in, std::string& greeting) {
   const auto* user = cfg_->user(user_);
   if (cfg_->auth_type == config::AuthType::scram_sha_256) {
     std::string out;
@@ -219,21 +220,21 @@ awaitable<bool> Session::authenticate(std::vector<uint8_t>& in) {
       co_await fatal(final_msg.error());
       co_return false;
     }
-    out.clear();
-    protocol::Encoder(out).auth_sasl_final(*final_msg);
-    if (!co_await send(out)) co_return false;
+    // Held for the rest of the login's answer: the client wakes once, not twice.
+    protocol::Encoder(greeting).auth_sasl_final(*final_msg);
   }
   co_return true;
 }
 
 /// Finds the database and pool, learns the server's parameters if this pool has none yet, and
 /// completes the startup (AuthenticationOk, ParameterStatus..., BackendKeyData, ReadyForQuery).
-awaitable<bool> Session::attach_pool() {
-  std::string out;
+awaitable<bool> Session::attach_pool(std::string& greeting) {
+  std::string out = std::move(greeting);
   protocol::Encoder enc(out);
   if (database_ == "keel") {
     if (!cfg_->is_admin(user_)) {
-      co_await fatal(PgError::fatal(sqlstate::invalid_authorization, "user \"" + user_ + "\" may not use the admin console"));
+      PgError e = PgError::fatal(sqlstate::invalid_authorization, "user \"" + user_ + "\" may not use the admin console");
+      co_await fatal(e, out);
       co_return false;
     }
     admin_ = true;
@@ -243,7 +244,8 @@ awaitable<bool> Session::attach_pool() {
   } else {
     db_ = cfg_->database(database_);
     if (!db_) {
-      co_await fatal(PgError::fatal(sqlstate::invalid_catalog_name, "database \"" + database_ + "\" does not exist"));
+      PgError e = PgError::fatal(sqlstate::invalid_catalog_name, "database \"" + database_ + "\" does not exist");
+      co_await fatal(e, out);
       co_return false;
     }
     mode_ = db_->pool.mode;
@@ -256,7 +258,7 @@ awaitable<bool> Session::attach_pool() {
       if (!r) {
         PgError e = r.take_error();
         e.severity = Severity::fatal;
-        co_await fatal(e);
+        co_await fatal(e, out);
         co_return false;
       }
       pool_->release(std::move(r.value()));

@@ -69,8 +69,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // Phases.
   awaitable<void> run();
   awaitable<bool> startup(std::vector<uint8_t>& in);
-  awaitable<bool> authenticate(std::vector<uint8_t>& in);
-  awaitable<bool> attach_pool();
+  /// `greeting`: what authentication still has to say (SASL final), sent with the login's answer.
+  awaitable<bool> authenticate(std::vector<uint8_t>& in, std::string& greeting);
+  awaitable<bool> attach_pool(std::string& greeting);
   /// Serves the client until it leaves (false) or goes idle (true: park() next); `woken`: bytes
   /// are waiting (the park ended), read them before parking again.
   awaitable<bool> serve(std::vector<uint8_t>& leftover, bool woken = false);
@@ -111,7 +112,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Client output.
   awaitable<bool> send(const std::string& bytes);
-  awaitable<void> fatal(const PgError& e);
+  /// Sends `before` (if any) and the FATAL error in one write, and logs why the session ends.
+  awaitable<void> fatal(const PgError& e, const std::string& before = {});
   awaitable<std::optional<std::pair<char, std::string>>> read_auth_message(std::vector<uint8_t>& in);
 
   std::string ids() const;
