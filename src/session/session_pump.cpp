@@ -231,7 +231,8 @@ awaitable<void> Session::pump() {
       pump_running_ = false;
       pump_signal_.notify();
       // Stay for the client's next transaction (attach() hands it over): no new coroutine per
-      // transaction. The reader ends or parks with false.
+      // transaction. The reader ends or parks with false. No buffer is held meanwhile.
+      buf.reset();
       bool again = co_await pump_wake_.wait();
       if (!again) co_return;
       cont = 0;
