@@ -2,9 +2,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/core_names.h>
 #include <openssl/hmac.h>
-#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -15,8 +13,8 @@ namespace keel::auth {
 
 namespace {
 // OpenSSL 3 looks an algorithm up (locks, a hash table) and allocates a context on every one-shot
-// call (SHA256(), HMAC()). Fetched once per process, with one context per thread re-initialised
-// per call, a login's few digests cost only the hashing.
+// call (SHA256(), HMAC()). SHA-256 fetched once per process, with one digest context per thread
+// re-initialised per call (HMAC too is built on it), a login's few digests cost only the hashing.
 EVP_MD* sha256_md() {
   static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   return md;
@@ -24,21 +22,7 @@ EVP_MD* sha256_md() {
 
 struct ThreadCtx {
   EVP_MD_CTX* md = EVP_MD_CTX_new();
-  EVP_MAC_CTX* mac = nullptr;
-  ThreadCtx() {
-    static EVP_MAC* hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-    if (hmac) mac = EVP_MAC_CTX_new(hmac);
-    char digest[] = "SHA256";
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0), OSSL_PARAM_construct_end()};
-    if (mac && EVP_MAC_CTX_set_params(mac, params) != 1) {
-      EVP_MAC_CTX_free(mac);
-      mac = nullptr;
-    }
-  }
-  ~ThreadCtx() {
-    EVP_MD_CTX_free(md);
-    EVP_MAC_CTX_free(mac);
-  }
+  ~ThreadCtx() { EVP_MD_CTX_free(md); }
 };
 
 ThreadCtx& thread_ctx() {
@@ -60,7 +44,7 @@ Digest sha256(std::string_view data) {
 
 Digest hmac_sha256(std::string_view key, std::string_view data) {
   // HMAC (RFC 2104) as two digests on the thread's context: H((K ^ opad) || H((K ^ ipad) || data)).
-  // (EVP_MAC_init sets up three digest contexts and copies them on every call: three times the work.)
+  // (EVP_MAC_init sets up and copies three digest contexts on every call.)
   constexpr size_t kBlock = 64;
   Digest d;
   auto& c = thread_ctx();

@@ -1,5 +1,6 @@
 #pragma once
-// Single-thread wake-ups between a session's two coroutines.
+// Single-thread wake-ups for coroutines on one worker (a session's reader and pump, a pool's
+// waiting clients).
 //   Signal:  wait() suspends until notify(); callers re-check their condition after waking
 //            (notify before wait is not remembered).
 //   Handoff: one coroutine parks in wait() until another gives it a verdict with give(); the

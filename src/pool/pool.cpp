@@ -92,8 +92,7 @@ awaitable<Result<ServerConnPtr>> Pool::acquire() {
     if (waiters_.size() == 1) ask_for_donations();
     arm_deadline();
     waited = true;
-    co_await w.wake.wait();
-    if (auto it = std::find(waiters_.begin(), waiters_.end(), &w); it != waiters_.end()) waiters_.erase(it);
+    co_await w.wake.wait();  // whoever wakes it has taken it off waiters_
     update_gauges();
     if (w.conn) {
       stats().wait_count.add();
@@ -137,7 +136,7 @@ void Pool::release(ServerConnPtr c) {
     waiters_.pop_front();
     ++active_;
     w->conn = std::move(c);
-    wake(w);
+    w->wake.give(true);
     update_gauges();
     return;
   }
@@ -178,7 +177,7 @@ void Pool::give_slot_back() {
       Waiter* w = waiters_.front();
       waiters_.pop_front();
       w->slot = true;
-      wake(w);
+      w->wake.give(true);
     }
     return;
   }
@@ -197,11 +196,9 @@ void Pool::on_slot_free() {
   Waiter* w = waiters_.front();
   waiters_.pop_front();
   w->slot = true;
-  wake(w);
+  w->wake.give(true);
   update_gauges();
 }
-
-void Pool::wake(Waiter* w) { w->wake.give(true); }
 
 void Pool::arm_deadline() {
   if (deadline_armed_ || waiters_.empty() || waiters_.front()->deadline == Clock::time_point::max()) return;

@@ -118,8 +118,6 @@ class Pool {
     ServerConnPtr conn;
     bool slot = false;  ///< a connection slot was reserved for this waiter
   };
-  /// Hands `w` (taken off waiters_) what it was given.
-  void wake(Waiter* w);
   /// Waiters join at the back with the same timeout, so the front's deadline comes first: the
   /// timer is set for it, and when it fires it ends the waiters whose deadline has passed.
   void arm_deadline();
