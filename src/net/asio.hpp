@@ -4,6 +4,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -12,10 +13,20 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <time.h>
+
 namespace keel {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
+/// Clock::now() at the kernel tick's resolution (a few ms): CLOCK_MONOTONIC_COARSE is the same
+/// clock as steady_clock's CLOCK_MONOTONIC, read from the vDSO without the TSC. For stamps and
+/// checks measured in seconds (activity, lifetime, idle time) on the per-transaction path.
+inline Clock::time_point coarse_now() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return Clock::time_point(std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec));
+}
 /// Every socket, timer and coroutine runs on one worker's io_context: its own executor type,
 /// not the type-erased any_io_executor, so no completion copies or queries an erased executor.
 using Executor = asio::io_context::executor_type;

@@ -3,8 +3,9 @@
 // waiting clients).
 //   Signal:  wait() suspends until notify(); callers re-check their condition after waking
 //            (notify before wait is not remembered).
-//   Handoff: one coroutine parks in wait() until another gives it a verdict with give(); the
-//            waiter resumes through the executor, never inside give()'s caller.
+//   Handoff: one coroutine parks in wait() until another gives it a verdict: give() resumes the
+//            waiter through the executor, never inside its caller; give_now() resumes it inside
+//            the caller, on the worker's thread, up to the waiter's next suspension.
 #include <memory>
 #include <optional>
 #include <utility>
@@ -34,7 +35,7 @@ class Signal {
   bool waiting_ = false;
 };
 
-/// Costs one posted completion per hand-off: no timer, no reactor. The parked coroutine is held
+/// No timer, no reactor: give() costs one posted completion, give_now() none. The parked coroutine is held
 /// here, not by the io_context: the owner must give() before it lets go of the Handoff, or the
 /// waiter is abandoned (Asio frees its frames through the executor; its code never resumes).
 class Handoff {
@@ -49,15 +50,24 @@ class Handoff {
   }
   bool waiting() const { return waiter_.has_value(); }
   /// Resumes the waiter (if any) with `verdict`, once the caller has returned to the executor.
-  void give(bool verdict) {
+  void give(bool verdict) { resume(verdict, false); }
+  /// Resumes the waiter (if any) with `verdict` before returning, when called on its executor's
+  /// thread (else as give()). It runs until its next co_await, inside the caller: for a waiter
+  /// whose next steps the caller knows to be safe there. Saves the posted completion and the
+  /// extra epoll_wait(0) Asio's scheduler makes before running a posted handler.
+  void give_now(bool verdict) { resume(verdict, true); }
+
+ private:
+  void resume(bool verdict, bool here) {
     if (!waiter_) return;
     Handler h = std::move(*waiter_);
     waiter_.reset();
     Executor ex = h.get_executor();
-    asio::post(ex, [h = std::move(h), verdict]() mutable { std::move(h)(verdict); });
+    auto run = [h = std::move(h), verdict]() mutable { std::move(h)(verdict); };
+    if (here) asio::dispatch(ex, std::move(run));
+    else asio::post(ex, std::move(run));
   }
 
- private:
   std::optional<Handler> waiter_;
 };
 

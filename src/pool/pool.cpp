@@ -77,15 +77,18 @@ awaitable<Result<ServerConnPtr>> Pool::open_reserved() {
 }
 
 awaitable<Result<ServerConnPtr>> Pool::acquire() {
+  if (ServerConnPtr c = try_acquire()) co_return c;
   const auto start = Clock::now();
   const double qwt = shared_.settings.query_wait_timeout;
   const auto deadline = qwt > 0 ? start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(qwt))
                                 : Clock::time_point::max();
   bool waited = false;
   for (;;) {
-    if (ServerConnPtr c = try_acquire()) co_return c;
+    if (waited) {
+      if (ServerConnPtr c = try_acquire()) co_return c;
+    }
     if (shared_.try_reserve()) co_return co_await open_reserved();
-    if (Clock::now() >= deadline) break;
+    if (waited && Clock::now() >= deadline) break;
     Waiter w(deadline);
     waiters_.push_back(&w);
     update_gauges();
@@ -118,7 +121,7 @@ ServerConnPtr Pool::try_acquire() {
       closed_by_server(std::move(c));
       continue;
     }
-    if (expired(*c, Clock::now())) {
+    if (expired(*c, coarse_now())) {
       close_conn(std::move(c));
       continue;
     }
@@ -136,11 +139,11 @@ void Pool::release(ServerConnPtr c) {
     waiters_.pop_front();
     ++active_;
     w->conn = std::move(c);
-    w->wake.give(true);
     update_gauges();
+    hand_over(*w);
     return;
   }
-  auto now = Clock::now();
+  auto now = coarse_now();
   if (expired(*c, now)) {
     close_conn(std::move(c));
     return;
@@ -155,6 +158,13 @@ void Pool::release(ServerConnPtr c) {
   c->idle_since = now;
   idle_.push_back(std::move(c));
   update_gauges();
+}
+
+void Pool::hand_over(Waiter& w) {
+  if (handing_over_) return w.wake.give(true);
+  handing_over_ = true;
+  w.wake.give_now(true);
+  handing_over_ = false;
 }
 
 void Pool::discard(ServerConnPtr c) {

@@ -122,6 +122,11 @@ class Pool {
   /// timer is set for it, and when it fires it ends the waiters whose deadline has passed.
   void arm_deadline();
   void on_deadline();
+  /// Gives `w` the connection put in it (release()): the waiting client resumes inside this call,
+  /// up to its next wait (no posted completion, no extra epoll_wait), unless a hand-over is
+  /// already running on this stack (a login that returns the connection it took to learn the
+  /// server's parameters): then through the executor, so nesting stays one level deep.
+  void hand_over(Waiter& w);
 
   awaitable<Result<ServerConnPtr>> open_reserved();
   void give_slot_back();
@@ -143,6 +148,7 @@ class Pool {
   std::deque<Waiter*> waiters_;
   Timer deadline_timer_;
   bool deadline_armed_ = false;
+  bool handing_over_ = false;
   int active_ = 0, connecting_ = 0;
 };
 

@@ -91,7 +91,7 @@ awaitable<bool> Session::serve(std::vector<uint8_t>& leftover, bool woken) {
       continue;  // the sweep asks us to give the buffer back
     }
     if (ec || closing_) break;
-    last_activity_ = Clock::now();
+    last_activity_ = coarse_now();
     r.wr += n;
     for (;;) {
       r.frame = protocol::next_frame(r.buf.data() + r.rd, r.wr - r.rd, r.cont, BufferPool::kSize, max_msg);
@@ -531,16 +531,18 @@ void Session::attach(Reader& r, pool::ServerConnPtr c) {
   server_ = std::move(c);
   pump_running_ = true;
   drain_started_ = false;
-  if (pump_wake_.waiting()) pump_wake_.give(true);  // the pump of the last transaction takes it
+  if (std::string sql = sync_sql(wanted_, server_->settings, pool_->server_params()); !sql.empty()) {
+    KEEL_DEBUG(ids(), "sync: {}", sql);
+    size_t from = r.out.added().size();
+    protocol::Encoder(r.out.added()).query(sql);
+    stage(r, from);
+    ++injected_;
+    ++pending_;
+  }
+  // The pump of the last transaction takes it, here and now: it runs only up to its read of the
+  // server (queued, since nothing was sent yet), with no posted completion (see net::Handoff).
+  if (pump_wake_.waiting()) pump_wake_.give_now(true);
   else asio::co_spawn(client_.get_executor(), [self = shared_from_this()]() { return self->pump(); }, asio::detached);
-  std::string sql = sync_sql(wanted_, server_->settings, pool_->server_params());
-  if (sql.empty()) return;
-  KEEL_DEBUG(ids(), "sync: {}", sql);
-  size_t from = r.out.added().size();
-  protocol::Encoder(r.out.added()).query(sql);
-  stage(r, from);
-  ++injected_;
-  ++pending_;
 }
 
 void Session::account(char type) {

@@ -1,4 +1,5 @@
-// net::Handoff: the verdict reaches the waiter, through the executor, never inside give().
+// net::Handoff: the verdict reaches the waiter, through the executor (give()), or inside the
+// caller when it runs on the waiter's worker (give_now()).
 #include "net/signal.hpp"
 
 #include <gtest/gtest.h>
@@ -8,19 +9,26 @@
 namespace keel::net {
 namespace {
 
-TEST(Handoff, GiveResumesTheWaiterLaterWithTheVerdict) {
-  asio::io_context io(1);
+/// A waiter that records each verdict and waits again until it gets false; set up waiting.
+class HandoffWaiter : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    asio::co_spawn(io.get_executor(), [this]() -> awaitable<void> {
+      for (;;) {
+        bool v = co_await h.wait();
+        got.push_back(v ? 1 : 0);
+        if (!v) co_return;
+      }
+    }, asio::detached);
+    io.poll();
+    ASSERT_TRUE(h.waiting());
+  }
+  asio::io_context io{1};
   Handoff h;
   std::vector<int> got;
-  asio::co_spawn(io.get_executor(), [&]() -> awaitable<void> {
-    for (;;) {
-      bool v = co_await h.wait();
-      got.push_back(v ? 1 : 0);
-      if (!v) co_return;
-    }
-  }, asio::detached);
-  io.poll();
-  ASSERT_TRUE(h.waiting());
+};
+
+TEST_F(HandoffWaiter, GiveResumesTheWaiterLaterWithTheVerdict) {
   h.give(true);
   EXPECT_FALSE(h.waiting());
   EXPECT_TRUE(got.empty());  // not resumed inside give()
@@ -31,6 +39,28 @@ TEST(Handoff, GiveResumesTheWaiterLaterWithTheVerdict) {
   io.poll();
   EXPECT_EQ(got, (std::vector<int>{1, 0}));
   EXPECT_FALSE(h.waiting());
+}
+
+TEST_F(HandoffWaiter, GiveNowResumesTheWaiterInsideTheCallerOnItsThread) {
+  // From a handler on the worker's thread: resumed before give_now() returns, up to its next wait.
+  asio::post(io, [&] {
+    h.give_now(true);
+    EXPECT_EQ(got, std::vector<int>{1});
+    EXPECT_TRUE(h.waiting());
+  });
+  EXPECT_EQ(io.poll(), 1u);  // nothing else was scheduled
+  ASSERT_EQ(got, std::vector<int>{1});
+  asio::post(io, [&] { h.give_now(false); });
+  io.poll();
+  EXPECT_EQ(got, (std::vector<int>{1, 0}));
+  EXPECT_FALSE(h.waiting());
+}
+
+TEST_F(HandoffWaiter, GiveNowOffTheWorkerThreadPosts) {
+  h.give_now(false);  // not inside run(): like give()
+  EXPECT_TRUE(got.empty());
+  io.poll();
+  EXPECT_EQ(got, std::vector<int>{0});
 }
 
 TEST(Handoff, GiveWithoutWaiterDoesNothing) {
