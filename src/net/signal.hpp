@@ -58,6 +58,7 @@ class Handoff {
   void give_now(bool verdict) { resume(verdict, true); }
 
  private:
+  /// Touches nothing of *this once the waiter runs: resumed here, it may destroy the Handoff.
   void resume(bool verdict, bool here) {
     if (!waiter_) return;
     Handler h = std::move(*waiter_);

@@ -75,8 +75,8 @@ void Exchange::all_deallocated(ServerStatements& server) {
   client_->clear();
 }
 
-Verdict Exchange::on_server(char type, std::string_view body, ServerStatements& server, std::string& before,
-                            std::string& after) {
+Verdict Exchange::match(char type, std::string_view body, ServerStatements& server, std::string& before,
+                        std::string& after) {
   Verdict v;
   if (type == 'N' || type == 'A' || type == 'S') return v;  // asynchronous: match nothing
   if (type == 'C' && (body == std::string_view("DISCARD ALL\0", 12) || body == std::string_view("DEALLOCATE ALL\0", 15)))

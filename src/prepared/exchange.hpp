@@ -83,12 +83,18 @@ class Exchange {
   /// Appends what the client gets before it to `before` and after it to `after` (keel's own
   /// answers that fall there), updates the client's and the server's statements.
   Verdict on_server(char type, std::string_view body, ServerStatements& server, std::string& before,
-                    std::string& after);
+                    std::string& after) {
+    // A DataRow completes nothing, and changes nothing unless keel's own answers are at the head:
+    // the rows of a result set skip the matching.
+    if (type == 'D' && (empty() || !synthesized(head().kind))) return {};
+    return match(type, body, server, before, after);
+  }
 
   /// Forgets everything owed (the server connection is gone or was reset).
   void clear();
 
  private:
+  Verdict match(char type, std::string_view body, ServerStatements& server, std::string& before, std::string& after);
   Entry& head() { return entries_[head_]; }
   void pop();
   /// keel's own answers at the head of the queue go out now (into `out`).

@@ -38,6 +38,7 @@ using sql::sync_sql;
 using sql::tracked_param;
 
 class WorkerContext;
+using EffectPtr = std::unique_ptr<sql::SessionStateDelta>;
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -90,11 +91,12 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> ensure_server(Reader& r, char type);
   void attach(Reader& r, pool::ServerConnPtr c);
   void account(char type);
-  std::optional<sql::SessionStateDelta> session_effect(char type, const uint8_t* body, size_t len) const;
+  /// What a Query/Parse does to session state; null (the usual case, allocating nothing) when none.
+  EffectPtr session_effect(char type, const uint8_t* body, size_t len) const;
   bool would_pin(const sql::SessionStateDelta& d) const;
   void apply_session_effect(const sql::SessionStateDelta& d);
   void track_statement_names(char type, const uint8_t* body, size_t len);
-  bool rewrite_statements(Reader& r, char type, const std::optional<sql::SessionStateDelta>& effect);
+  bool rewrite_statements(Reader& r, char type, const sql::SessionStateDelta* effect);
   void stage(Reader& r, size_t from, size_t skip = 0);
   prepared::Context statement_context(prepared::Counters& c);
   void count(const prepared::Counters& c);

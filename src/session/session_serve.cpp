@@ -44,7 +44,7 @@ struct Session::Reader {
 
 /// What keel decided about one client message before it goes to the server.
 struct Session::Decision {
-  std::optional<sql::SessionStateDelta> effect;  ///< transaction mode: what a Query/Parse does to session state
+  EffectPtr effect;  ///< transaction mode: what a Query/Parse does to session state (null: nothing)
   bool carry = false;                            ///< ... a SET keel carries for the client
   bool rejected = false;                         ///< ... refused: it would pin (session_state = reject)
   bool decided = false;                          ///< decide() has run
@@ -232,7 +232,7 @@ void Session::count(const prepared::Counters& c) {
 
 /// Transaction mode: renames the client's named statements for the attached server (see
 /// src/prepared/rewrite.hpp). Returns false when the message must be read further first.
-bool Session::rewrite_statements(Reader& r, char type, const std::optional<sql::SessionStateDelta>& effect) {
+bool Session::rewrite_statements(Reader& r, char type, const sql::SessionStateDelta* effect) {
   const auto& f = r.frame;
   std::string_view msg(reinterpret_cast<const char*>(r.buf.data() + r.rd), f.size);
   prepared::Counters c;
@@ -289,8 +289,8 @@ void Session::decide(Reader& r, char type, Decision& d) const {
   if (effect && mode_ == config::PoolMode::session) {
     // Session mode looks only for RESET of a carried parameter (below); nothing pins.
     if (!effect->param_reset || effect->statements != 1) effect.reset();
-    else effect = sql::SessionStateDelta{.statements = 1, .carried_param = effect->carried_param,
-                                         .param_reset = true, .reset_tag = effect->reset_tag};
+    else *effect = sql::SessionStateDelta{.statements = 1, .carried_param = std::move(effect->carried_param),
+                                          .param_reset = true, .reset_tag = effect->reset_tag};
   }
   if (effect && !effect->carried_param.empty()) {
     // SET/RESET of a parameter keel carries: outside a transaction, with nothing in flight,
@@ -426,7 +426,7 @@ void Session::forward(Reader& r, char type, Decision& d) {
   const auto& f = r.frame;
   auto& effect = d.effect;
   if (track_statements_ && server_) {
-    if (!rewrite_statements(r, type, effect)) return;  // r.want_more: handled after the next read
+    if (!rewrite_statements(r, type, effect.get())) return;  // r.want_more: handled after the next read
     if (type == 'C' && f.kind == protocol::Frame::Kind::whole && !pins_.statements.empty())
       track_statement_names(type, r.buf.data() + r.rd + 5, f.size - 5);  // closing a name that pins
   } else if (f.kind == protocol::Frame::Kind::whole && (type == 'P' || type == 'C') &&
@@ -452,15 +452,15 @@ std::optional<std::string_view> statement_text(char type, const uint8_t* body, s
 }
 }  // namespace
 
-std::optional<sql::SessionStateDelta> Session::session_effect(char type, const uint8_t* body, size_t len) const {
-  if (type != 'Q' && type != 'P') return std::nullopt;
+EffectPtr Session::session_effect(char type, const uint8_t* body, size_t len) const {
+  if (type != 'Q' && type != 'P') return nullptr;
   auto text = statement_text(type, body, len);
   // Most statements stop here. A Parse's text comes again and again (parameters travel apart),
   // so the worker remembers those it cleared; simple queries carry their literals: scanned.
-  if (!text) return std::nullopt;
+  if (!text) return nullptr;
   bool maybe = type == 'P' ? ctx_.statement_filter().may_touch(*text) : sql::may_touch_session_state(*text);
-  if (!maybe) return std::nullopt;
-  return sql::classify_session_state(*text);
+  if (!maybe) return nullptr;
+  return std::make_unique<sql::SessionStateDelta>(sql::classify_session_state(*text));
 }
 
 bool Session::would_pin(const sql::SessionStateDelta& d) const {

@@ -122,6 +122,21 @@ TEST_F(Fixture, NewStatementIsRenamedAndBindFollows) {
   EXPECT_EQ(a.counters.parses, 1u);
 }
 
+TEST_F(Fixture, DataRowsPassAndKeelsAnswerAtTheHeadGoesFirst) {
+  Side a, b;
+  send(a, {parse("x", "select 1"), empty_msg('S')});
+  answer(a, "1Z");
+  // Rows of a plain exchange pass as they came.
+  send(a, {parse("", "select 1"), bind(""), empty_msg('E'), empty_msg('S')});
+  EXPECT_EQ(messages(answer(a, "12DDDCZ")), (V{"1", "2", "D", "D", "D", "C", "Z"}));
+  EXPECT_TRUE(a.exchange.empty());
+  // keel's ParseComplete is owed first: it goes out before the first row (an Execute of a
+  // portal the client bound before).
+  EXPECT_EQ(messages(send(b, {parse("mine", "select 1"), empty_msg('E'), empty_msg('S')})), (V{"E", "S"}));
+  EXPECT_EQ(messages(answer(b, "DDCZ")), (V{"1", "D", "D", "C", "Z"}));
+  EXPECT_TRUE(b.exchange.empty());
+}
+
 TEST_F(Fixture, SecondClientReusesAndGetsKeelsParseComplete) {
   Side a, b;
   send(a, {parse("x", "select 1"), empty_msg('S')});
