@@ -35,9 +35,10 @@ class Signal {
   bool waiting_ = false;
 };
 
-/// No timer, no reactor: give() costs one posted completion, give_now() none. The parked coroutine is held
-/// here, not by the io_context: the owner must give() before it lets go of the Handoff, or the
-/// waiter is abandoned (Asio frees its frames through the executor; its code never resumes).
+/// No timer, no reactor: give() costs one posted completion, give_now() none. The parked
+/// coroutine is held here, not by the io_context: the owner must give() before it lets go of the
+/// Handoff, or the waiter is abandoned (Asio frees its frames through the executor; its code
+/// never resumes).
 class Handoff {
  public:
   using Handler = asio::async_result<asio::use_awaitable_t<Executor>, void(bool)>::handler_type;

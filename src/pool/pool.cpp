@@ -84,9 +84,6 @@ awaitable<Result<ServerConnPtr>> Pool::acquire() {
                                 : Clock::time_point::max();
   bool waited = false;
   for (;;) {
-    if (waited) {
-      if (ServerConnPtr c = try_acquire()) co_return c;
-    }
     if (shared_.try_reserve()) co_return co_await open_reserved();
     if (waited && Clock::now() >= deadline) break;
     Waiter w(deadline);
@@ -103,6 +100,7 @@ awaitable<Result<ServerConnPtr>> Pool::acquire() {
       co_return std::move(w.conn);
     }
     if (w.slot) co_return co_await open_reserved();
+    if (ServerConnPtr c = try_acquire()) co_return c;
   }
   if (waited) stats().wait_count.add();
   stats().wait_timeouts.add();
