@@ -173,22 +173,18 @@ awaitable<Status> run_simple(ServerConn& c, std::string sql, Clock::time_point d
   }
 }
 
-awaitable<void> cancel_request(tcp::endpoint ep, int32_t pid, int32_t secret) {
+awaitable<void> cancel_request(CancelTarget t) {
   auto ex = co_await asio::this_coro::executor;
   Socket s(ex);
   net::DeadlineGuard guard(s, Clock::now() + std::chrono::seconds(5));
-  auto [ec] = co_await s.async_connect(ep, nothrow);
+  auto [ec] = co_await s.async_connect(t.endpoint, nothrow);
   if (ec) co_return;
   std::string out;
-  protocol::Encoder(out).cancel_request(pid, secret);
+  protocol::Encoder(out).cancel_request(t.pid, t.secret);
   co_await asio::async_write(s, asio::buffer(out), nothrow);
   // The server closes the connection once it has signalled the backend.
   char b[16];
   co_await s.async_read_some(asio::buffer(b), nothrow);
-}
-
-void send_cancel(Executor ex, tcp::endpoint ep, int32_t pid, int32_t secret) {
-  asio::co_spawn(ex, cancel_request(ep, pid, secret), asio::detached);
 }
 
 }  // namespace keel::pool

@@ -49,11 +49,15 @@ awaitable<Result<ServerConnPtr>> connect_server(const ServerTarget& target);
 /// results; fails on a server error, EOF or deadline.
 awaitable<Status> run_simple(ServerConn& c, std::string sql, Clock::time_point deadline);
 
-/// Sends a CancelRequest for (pid, secret) on a fresh connection to ep; returns once the server
-/// has closed that connection (the backend has been signalled), or after 5 s.
-awaitable<void> cancel_request(tcp::endpoint ep, int32_t pid, int32_t secret);
+/// Where a CancelRequest for a server connection goes: its address and its backend key.
+struct CancelTarget {
+  tcp::endpoint endpoint;
+  int32_t pid = 0;
+  int32_t secret = 0;
+};
 
-/// The same, fire and forget.
-void send_cancel(Executor ex, tcp::endpoint ep, int32_t pid, int32_t secret);
+/// Sends a CancelRequest for t's key on a fresh connection to its server; returns once the server
+/// has closed that connection (the backend has been signalled), or after 5 s.
+awaitable<void> cancel_request(CancelTarget t);
 
 }  // namespace keel::pool

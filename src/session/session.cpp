@@ -95,7 +95,9 @@ awaitable<bool> Session::startup(std::vector<uint8_t>& in) {
         if (!co_await send("N")) co_return false;
         continue;
       case protocol::StartupPacket::Kind::cancel:
-        ctx_.route_cancel(sp.cancel_pid, sp.cancel_secret);
+        // The client's cancel connection closes once the server has taken the cancel, as it
+        // does on PostgreSQL itself (see WorkerContext::route_cancel).
+        co_await ctx_.route_cancel(sp.cancel_pid, sp.cancel_secret);
         co_return false;
       default:
         break;
@@ -284,14 +286,13 @@ awaitable<bool> Session::attach_pool(std::string& greeting) {
   co_return co_await send(out);
 }
 
-void Session::cancel(int32_t secret) {
+std::optional<pool::CancelTarget> Session::cancel_target(int32_t secret) const {
   if (!auth::constant_time_equal(std::string_view(reinterpret_cast<const char*>(&secret), 4),
                                  std::string_view(reinterpret_cast<const char*>(&key_secret_), 4)))
-    return;
-  if (server_ && pending_ > 0) {
-    KEEL_INFO(ids(), "cancel forwarded to server pid {}", server_->pid);
-    pool::send_cancel(client_.get_executor(), server_->endpoint, server_->pid, server_->secret);
-  }
+    return std::nullopt;
+  if (!server_ || pending_ == 0) return std::nullopt;
+  KEEL_INFO(ids(), "cancel forwarded to server pid {}", server_->pid);
+  return pool::CancelTarget{server_->endpoint, server_->pid, server_->secret};
 }
 
 void Session::kick(bool pump) {

@@ -47,8 +47,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   /// Spawns the session's coroutine on its worker.
   void start();
-  /// A CancelRequest with this session's key: forward it to the server connection it holds now.
-  void cancel(int32_t secret);
+  /// A CancelRequest with this session's key: where it goes on, the server connection the session
+  /// holds now with work outstanding (none for a wrong key or with nothing to cancel).
+  std::optional<pool::CancelTarget> cancel_target(int32_t secret) const;
   /// Sweep: disconnect when idle past client_idle_timeout.
   void check_idle(Clock::time_point now);
   /// Sweep: the sockets this session waits on that need one check since their last read

@@ -115,19 +115,28 @@ int32_t WorkerContext::register_session(const std::shared_ptr<Session>& s) {
 
 void WorkerContext::unregister_session(int32_t pid) { sessions_.erase(pid); }
 
-void WorkerContext::route_cancel(int32_t pid, int32_t secret) {
+awaitable<void> WorkerContext::route_cancel(int32_t pid, int32_t secret) {
   uint32_t u = uint32_t(pid);
-  if (!(u & (1u << 30))) return;
+  if (!(u & (1u << 30))) co_return;
   size_t w = (u >> kWorkerShift) & 0xff;
-  if (w >= rt_.contexts.size()) return;
+  if (w >= rt_.contexts.size()) co_return;
   WorkerContext* target = rt_.contexts[w].get();
-  target->w_.post([target, pid, secret] { target->cancel_local(pid, secret); });
+  if (target == this) {
+    co_await cancel_local(pid, secret);
+  } else {
+    // Runs on the owner's thread; this coroutine resumes on its own once that is done.
+    co_await asio::co_spawn(target->w_.io(), target->cancel_local(pid, secret), asio::use_awaitable_t<Executor>());
+  }
 }
 
-void WorkerContext::cancel_local(int32_t pid, int32_t secret) {
+awaitable<void> WorkerContext::cancel_local(int32_t pid, int32_t secret) {
   auto it = sessions_.find(pid);
-  if (it == sessions_.end()) return;
-  if (auto s = it->second.lock()) s->cancel(secret);
+  if (it == sessions_.end()) co_return;
+  auto s = it->second.lock();
+  if (!s) co_return;
+  auto to = s->cancel_target(secret);
+  s.reset();  // the session may end meanwhile: what the cancel needs is copied
+  if (to) co_await pool::cancel_request(*to);
 }
 
 }  // namespace keel::session

@@ -39,8 +39,12 @@ class WorkerContext {
   int32_t register_session(const std::shared_ptr<Session>& s);
   void unregister_session(int32_t pid);
 
-  /// A CancelRequest arrived (on any worker): route it to the worker that owns pid.
-  void route_cancel(int32_t pid, int32_t secret);
+  /// A CancelRequest arrived (on any worker): routes it to the worker that owns pid, which sends
+  /// it on to the server connection that client holds. Completes, on the caller's worker, once
+  /// that server has closed the cancel connection, that is, has signalled its backend (or after
+  /// 5 s). PostgreSQL closes a client's cancel connection only then, and clients rely on it:
+  /// libpq's PQcancel waits for the close, so the cancel cannot land on the next statement.
+  awaitable<void> route_cancel(int32_t pid, int32_t secret);
 
   /// The worker's memory of statement texts that leave no session state.
   sql::StatementFilter& statement_filter() { return filter_; }
@@ -48,7 +52,7 @@ class WorkerContext {
  private:
   awaitable<void> accept_loop();
   awaitable<void> sweep_loop();
-  void cancel_local(int32_t pid, int32_t secret);
+  awaitable<void> cancel_local(int32_t pid, int32_t secret);
 
   Runtime& rt_;
   net::Worker& w_;

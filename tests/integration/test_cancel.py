@@ -1,11 +1,15 @@
 """Query cancellation through keel (BackendKeyData / CancelRequest)."""
+import os
 import random
+import signal
+import socket
+import struct
 import time
 
 import pytest
 
 from conftest import MODES
-from harness import Q, raw_login, send_cancel, wait_until
+from harness import CANCEL_REQUEST, Q, raw_login, send_cancel, wait_until
 
 SLEEP_SQL = "select pg_sleep(30)"
 
@@ -77,3 +81,36 @@ def test_cancel_idle_client_is_harmless(start_keel):
     send_cancel(k.host, k.port, c.backend_key)
     assert c.scalar("select 2") == "2"
     assert k.alive()
+
+
+@pytest.mark.parametrize("pool_mode", MODES)
+def test_cancel_connection_closes_once_the_server_has_the_cancel(start_keel, pg, pool_mode):
+    # PostgreSQL closes a cancel connection only after it has signalled the backend, and clients
+    # rely on it: libpq's PQcancel waits for the close, then the application sends its next
+    # statement. Were keel to close first, that cancel could land on the next statement. With the
+    # postmaster stopped, keel's own cancel connection gets no answer: the client's must stay open.
+    k = start_keel({"keel": {"workers": 2}}, pool_mode=pool_mode)
+    c = raw_login(k)
+    c.send(Q(SLEEP_SQL))
+    wait_until(lambda: active_sleeps(pg) == 1, 10, desc="sleep running")
+    with open(os.path.join(pg.datadir, "postmaster.pid")) as f:
+        postmaster = int(f.readline())
+    pid, secret = c.backend_key
+    s = socket.create_connection((k.host, k.port), timeout=5)
+    os.kill(postmaster, signal.SIGSTOP)
+    try:
+        s.sendall(struct.pack("!iiII", 16, CANCEL_REQUEST, pid & 0xFFFFFFFF, secret & 0xFFFFFFFF))
+        s.settimeout(1.0)
+        with pytest.raises(socket.timeout):
+            s.recv(1)  # still open: the server has not taken the cancel yet
+    finally:
+        os.kill(postmaster, signal.SIGCONT)
+    s.settimeout(10)
+    try:
+        assert s.recv(1) == b""  # closed once the server has it
+    except ConnectionResetError:
+        pass
+    s.close()
+    r = c.read_until_ready(timeout=10)
+    assert [e["C"] for e in r.errors] == ["57014"]
+    assert c.scalar("select 'next statement runs'") == "next statement runs"

@@ -251,9 +251,14 @@ const cases = {
     await C.waitFor(async () => q1(watcher,
       "select count(*)::int from pg_stat_activity where state = 'active' and query like $1 and wait_event = 'PgSleep' and pid <> pg_backend_pid()",
       [`%${marker}%`]), 15000, 'the pg_sleep to run')
-    // node-postgres' cancel: a new client sends a CancelRequest with c's key
-    new pg.Client(cfg(spec)).cancel(c, query)
+    // node-postgres' cancel: a new client sends a CancelRequest with c's key. It does not wait,
+    // as libpq's PQcancel does, for the server to close that connection, which it does once the
+    // backend is signalled: before that, the signal may still land on c's next statement.
+    const canceller = new pg.Client(cfg(spec))
+    const closed = new Promise(resolve => canceller.connection.stream.once('close', resolve))
+    canceller.cancel(c, query)
     const state = await done
+    await closed
     const obs = { sqlstate: state, after: await q1(c, 'select 1'), quick: Date.now() - start < 15000 }
     await c.end()
     await watcher.end()
