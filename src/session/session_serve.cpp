@@ -234,6 +234,12 @@ void Session::count(const prepared::Counters& c) {
 /// src/prepared/rewrite.hpp). Returns false when the message must be read further first.
 bool Session::rewrite_statements(Reader& r, char type, const sql::SessionStateDelta* effect) {
   const auto& f = r.frame;
+  if ((type == 'E' || type == 'S') && f.kind == protocol::Frame::Kind::whole && server_->statements.orphans.empty()) {
+    // Most of the traffic: Execute and Sync only queue their answer (what rewrite_client_message
+    // does for them when there is no orphan to close first), without the context around it.
+    exchange_.push(type == 'E' ? prepared::Expect::execute : prepared::Expect::sync);
+    return true;
+  }
   std::string_view msg(reinterpret_cast<const char*>(r.buf.data() + r.rd), f.size);
   prepared::Counters c;
   auto ctx = statement_context(c);
