@@ -4,15 +4,6 @@
 
 namespace keel::protocol {
 
-std::optional<std::string_view> read_cstr(Body body, size_t& pos) noexcept {
-  if (pos >= body.size()) return std::nullopt;
-  size_t nul = body.find('\0', pos);
-  if (nul == std::string_view::npos) return std::nullopt;
-  auto s = body.substr(pos, nul - pos);
-  pos = nul + 1;
-  return s;
-}
-
 std::optional<PgError> parse_error(Body body) noexcept {
   try {
     PgError e;

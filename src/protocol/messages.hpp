@@ -36,7 +36,15 @@ struct SaslInitial {
 };
 std::optional<SaslInitial> parse_sasl_initial(Body body) noexcept;
 
-/// Reads a NUL-terminated string at body[pos...]; advances pos past the NUL.
-std::optional<std::string_view> read_cstr(Body body, size_t& pos) noexcept;
+/// Reads a NUL-terminated string at body[pos...]; advances pos past the NUL. Inline: it reads
+/// the statement and portal names of every extended-query message, most of them empty.
+inline std::optional<std::string_view> read_cstr(Body body, size_t& pos) noexcept {
+  if (pos >= body.size()) return std::nullopt;
+  size_t nul = body[pos] == '\0' ? pos : body.find('\0', pos);
+  if (nul == std::string_view::npos) return std::nullopt;
+  auto s = body.substr(pos, nul - pos);
+  pos = nul + 1;
+  return s;
+}
 
 }  // namespace keel::protocol

@@ -45,3 +45,21 @@ TEST(Messages, SaslInitial) {
   EXPECT_EQ(s->data, "n,,n=,r=abc");
   EXPECT_FALSE(protocol::parse_sasl_initial(std::string_view(out).substr(5, 16)));
 }
+
+TEST(Messages, ReadCstrTakesEmptyAndNamedStringsAndRefusesAMissingNul) {
+  // A Bind's start: unnamed portal, statement "s1", then bytes that are not a string.
+  std::string_view body("\0s1\0ab", 6);
+  size_t pos = 0;
+  auto portal = protocol::read_cstr(body, pos);
+  ASSERT_TRUE(portal);
+  EXPECT_TRUE(portal->empty());
+  EXPECT_EQ(pos, 1u);
+  auto stmt = protocol::read_cstr(body, pos);
+  ASSERT_TRUE(stmt);
+  EXPECT_EQ(*stmt, "s1");
+  EXPECT_EQ(pos, 4u);
+  EXPECT_FALSE(protocol::read_cstr(body, pos));  // "ab" has no NUL
+  EXPECT_EQ(pos, 4u);
+  pos = body.size();
+  EXPECT_FALSE(protocol::read_cstr(body, pos));  // nothing left
+}
