@@ -26,6 +26,13 @@ struct ServerTarget {
   double connect_timeout = 5;
 };
 
+/// Where a CancelRequest for a server connection goes: its address and its backend key.
+struct CancelTarget {
+  tcp::endpoint endpoint;
+  int32_t pid = 0;
+  int32_t secret = 0;
+};
+
 class ServerConn {
  public:
   explicit ServerConn(Executor ex) : sock(ex) {}
@@ -38,6 +45,8 @@ class ServerConn {
   ParamList params;             ///< ParameterStatus values reported at login
   ParamList settings;           ///< session parameters set on it since (by keel or a client)
   prepared::ServerStatements statements;  ///< named statements keel prepared on it (transaction mode)
+
+  CancelTarget cancel_target() const { return {endpoint, pid, secret}; }
 };
 using ServerConnPtr = std::unique_ptr<ServerConn>;
 
@@ -48,13 +57,6 @@ awaitable<Result<ServerConnPtr>> connect_server(const ServerTarget& target);
 /// Runs one simple query to completion (used for resets: ROLLBACK, DISCARD ALL), discarding
 /// results; fails on a server error, EOF or deadline.
 awaitable<Status> run_simple(ServerConn& c, std::string sql, Clock::time_point deadline);
-
-/// Where a CancelRequest for a server connection goes: its address and its backend key.
-struct CancelTarget {
-  tcp::endpoint endpoint;
-  int32_t pid = 0;
-  int32_t secret = 0;
-};
 
 /// Sends a CancelRequest for t's key on a fresh connection to its server; returns once the server
 /// has closed that connection (the backend has been signalled), or after 5 s.

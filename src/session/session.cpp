@@ -292,7 +292,7 @@ std::optional<pool::CancelTarget> Session::cancel_target(int32_t secret) const {
     return std::nullopt;
   if (!server_ || pending_ == 0) return std::nullopt;
   KEEL_INFO(ids(), "cancel forwarded to server pid {}", server_->pid);
-  return pool::CancelTarget{server_->endpoint, server_->pid, server_->secret};
+  return server_->cancel_target();
 }
 
 void Session::kick(bool pump) {

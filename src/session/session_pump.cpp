@@ -249,7 +249,7 @@ awaitable<bool> Session::start_drain() {
   drain_started_ = true;
   // Cancel what still runs, and wait until the server has taken the cancel, so it cannot land on
   // the reset or on the next client's statement. A COPY IN only waits for us: CopyFail ends it.
-  if (pending_ > 0 && !copy_in_) co_await pool::cancel_request({server_->endpoint, server_->pid, server_->secret});
+  if (pending_ > 0 && !copy_in_) co_await pool::cancel_request(server_->cancel_target());
   std::string out;
   protocol::Encoder enc(out);
   if (copy_in_) {

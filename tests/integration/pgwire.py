@@ -455,12 +455,16 @@ class RawClient:
         return self.query_ok(sql).scalar()
 
 
+def cancel_request(key) -> bytes:
+    """A CancelRequest packet for key = (pid, secret)."""
+    pid, secret = key
+    return struct.pack("!iiII", 16, CANCEL_REQUEST, pid & 0xFFFFFFFF, secret & 0xFFFFFFFF)
+
+
 def send_cancel(host, port, key, timeout=5.0):
     """Send a CancelRequest on a new connection; wait for the server to close it."""
-    pid, secret = key
     with socket.create_connection((host, port), timeout=timeout) as s:
-        s.sendall(struct.pack("!iiII", 16, CANCEL_REQUEST, pid & 0xFFFFFFFF,
-                              secret & 0xFFFFFFFF))
+        s.sendall(cancel_request(key))
         try:
             while s.recv(4096):
                 pass

@@ -3,13 +3,12 @@ import os
 import random
 import signal
 import socket
-import struct
 import time
 
 import pytest
 
 from conftest import MODES
-from harness import CANCEL_REQUEST, Q, raw_login, send_cancel, wait_until
+from harness import Q, cancel_request, raw_login, send_cancel, wait_until
 
 SLEEP_SQL = "select pg_sleep(30)"
 
@@ -95,11 +94,10 @@ def test_cancel_connection_closes_once_the_server_has_the_cancel(start_keel, pg,
     wait_until(lambda: active_sleeps(pg) == 1, 10, desc="sleep running")
     with open(os.path.join(pg.datadir, "postmaster.pid")) as f:
         postmaster = int(f.readline())
-    pid, secret = c.backend_key
     s = socket.create_connection((k.host, k.port), timeout=5)
     os.kill(postmaster, signal.SIGSTOP)
     try:
-        s.sendall(struct.pack("!iiII", 16, CANCEL_REQUEST, pid & 0xFFFFFFFF, secret & 0xFFFFFFFF))
+        s.sendall(cancel_request(c.backend_key))
         s.settimeout(1.0)
         with pytest.raises(socket.timeout):
             s.recv(1)  # still open: the server has not taken the cancel yet
