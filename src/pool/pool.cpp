@@ -4,6 +4,7 @@
 
 #include "core/log.hpp"
 #include "net/edge_io.hpp"
+#include "protocol/encoder.hpp"
 
 namespace keel::pool {
 
@@ -16,9 +17,16 @@ bool PoolShared::try_reserve() {
 
 void PoolShared::set_server_params(const ParamList& p) {
   std::lock_guard lock(params_mu_);
-  if (params_) return;
-  params_ = std::make_unique<const ParamList>(p);
-  params_now_.store(params_.get(), std::memory_order_release);
+  if (greeting_) return;
+  StatusMessages status;
+  protocol::Encoder enc(status.bytes);
+  for (auto& [k, v] : p) {
+    status.starts.push_back(status.bytes.size());
+    enc.parameter_status(k, v);
+  }
+  status.starts.push_back(status.bytes.size());
+  greeting_ = std::make_unique<const Greeting>(Greeting{p, std::move(status)});
+  greeting_now_.store(greeting_.get(), std::memory_order_release);
 }
 
 PoolShared& PoolRegistry::get(const config::DatabaseConfig& db, const std::string& user) {

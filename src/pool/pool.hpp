@@ -54,13 +54,31 @@ struct PoolShared {
 
   /// ParameterStatus values of the first server login (any worker), or null before any. Set
   /// once and kept as long as the pool, so read without a lock (every attach reads it).
-  const ParamList* server_params() const { return params_now_.load(std::memory_order_acquire); }
+  const ParamList* server_params() const {
+    auto* g = greeting_now_.load(std::memory_order_acquire);
+    return g ? &g->params : nullptr;
+  }
+  /// The same parameters as ParameterStatus messages, encoded once for every login: the
+  /// messages in a row, and where each one starts (one offset per parameter, then the end).
+  struct StatusMessages {
+    std::string bytes;
+    std::vector<size_t> starts;
+  };
+  /// Null before any server login.
+  const StatusMessages* server_status_messages() const {
+    auto* g = greeting_now_.load(std::memory_order_acquire);
+    return g ? &g->status : nullptr;
+  }
   void set_server_params(const ParamList& p);
 
  private:
+  struct Greeting {
+    ParamList params;
+    StatusMessages status;
+  };
   mutable std::mutex params_mu_;  ///< serialises set_server_params
-  std::unique_ptr<const ParamList> params_;
-  std::atomic<const ParamList*> params_now_{nullptr};
+  std::unique_ptr<const Greeting> greeting_;
+  std::atomic<const Greeting*> greeting_now_{nullptr};
 };
 
 /// Shares PoolShared objects by key across workers. Thread-safe.
@@ -107,6 +125,7 @@ class Pool {
   const ServerTarget& target() const { return target_; }
   /// ParameterStatus values of the first server login of this pool (any worker), or null.
   const ParamList* server_params() const { return shared_.server_params(); }
+  const PoolShared::StatusMessages* server_status_messages() const { return shared_.server_status_messages(); }
 
  private:
   /// A client waiting for a connection. Woken (net::Handoff: no timer per waiter) with a

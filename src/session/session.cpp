@@ -186,6 +186,7 @@ awaitable<bool> Session::authenticate(std::vector<uint8_t>& in, std::string& gre
   const auto* user = cfg_->user(user_);
   if (cfg_->auth_type == config::AuthType::scram_sha_256) {
     std::string out;
+    out.reserve(256);  // holds the server-first message too (about 100 bytes): one allocation
     protocol::Encoder(out).auth_sasl("SCRAM-SHA-256");
     if (!co_await send(out)) co_return false;
     std::optional<auth::ScramVerifier> verifier;
@@ -232,6 +233,7 @@ awaitable<bool> Session::authenticate(std::vector<uint8_t>& in, std::string& gre
 /// completes the startup (AuthenticationOk, ParameterStatus..., BackendKeyData, ReadyForQuery).
 awaitable<bool> Session::attach_pool(std::string& greeting) {
   std::string out = std::move(greeting);
+  out.reserve(out.size() + 512);  // the parameters, key and ReadyForQuery: one allocation, not four
   protocol::Encoder enc(out);
   if (database_ == "keel") {
     if (!cfg_->is_admin(user_)) {
@@ -267,10 +269,19 @@ awaitable<bool> Session::attach_pool(std::string& greeting) {
     }
     enc.auth_ok();
     auto params = pool_->server_params();
-    for (auto& [k, v] : *params) {
+    // The server's values as the pool encoded them once, except those the client set itself
+    // (a few at most: application_name, say), which are encoded in their place.
+    const auto& status = *pool_->server_status_messages();
+    std::string_view all(status.bytes);
+    size_t from = 0;
+    for (size_t i = 0; i < params->size(); ++i) {
+      const auto& k = (*params)[i].first;
       const std::string* mine = is_reportable(k) ? find_param(wanted_, k) : nullptr;
-      enc.parameter_status(k, mine ? *mine : v);
+      if (!mine) continue;
+      enc.raw(all.substr(from, status.starts[i] - from)).parameter_status(k, *mine);
+      from = status.starts[i + 1];
     }
+    enc.raw(all.substr(from));
     if (!find_param(*params, "application_name")) {
       if (auto* app = find_param(wanted_, "application_name")) enc.parameter_status("application_name", *app);
     }

@@ -41,6 +41,28 @@ def test_startup_parameters_follow_the_client(start_keel, pool_mode):
         assert show(b, "TimeZone") == "Asia/Tokyo"
 
 
+def test_login_reports_the_clients_own_values_in_place_of_the_servers(start_keel, pool_mode):
+    # The pool encodes the server's ParameterStatus messages once; a login sends them with the
+    # client's own values put in (once each), and the next client gets the server's again.
+    k = start_keel({"keel": {"workers": 1}}, pool_mode=pool_mode)
+
+    def reported(result):
+        return [tuple(x.decode() for x in p.split(b"\0")[:2]) for t, p in result.msgs if t == "S"]
+
+    plain = reported(raw(k).login())
+    names = [n for n, _ in plain]
+    assert len(names) == len(set(names)) and "TimeZone" in names and "DateStyle" in names, plain
+    own = {"application_name": "mine", "TimeZone": "Asia/Tokyo", "DateStyle": "German, DMY",
+           "IntervalStyle": "iso_8601"}
+    c = raw(k)
+    mine = reported(c.login(params=own))
+    assert sorted(n for n, _ in mine) == sorted(set(names) | {"application_name"}), mine
+    for n, v in mine:
+        assert v == own.get(n, dict(plain).get(n)), (n, v)
+    assert show(c, "TimeZone") == "Asia/Tokyo"
+    assert reported(raw(k).login()) == plain
+
+
 def test_statement_timeout_from_startup_is_enforced(start_keel, pool_mode):
     k = start_keel({"keel": {"workers": 1}, "pool": {"pool_size": 1}}, pool_mode=pool_mode)
     a = raw_login(k, params={"statement_timeout": "200"})
