@@ -7,7 +7,7 @@ namespace keel::config {
 const std::vector<KeyDoc>& schema() {
   static const std::vector<KeyDoc> keys = {
       {"keel", "listen", "string", "\"127.0.0.1:6432\"", "Address clients connect to, as host:port."},
-      {"keel", "workers", "integer", "0", "Worker threads, each with its own listening socket (SO_REUSEPORT) and its share of the pools. 0 = one per core."},
+      {"keel", "workers", "integer", "0", "Worker threads, each with its own listening socket (SO_REUSEPORT) and its share of the pools. 0 = one per core. On a machine shared with the database and the application, fewer spend less CPU per transaction (bench/README)."},
       {"keel", "auth_type", "string", "\"scram-sha-256\"", "How clients authenticate: `scram-sha-256` against `[users]`, or `trust` (no password; local development only)."},
       {"keel", "max_client_conn", "integer", "10000", "Most client connections at once, over all workers. One more gets FATAL 53300."},
       {"keel", "max_message_size", "integer", "67108864", "Largest client message in bytes. A larger one gets FATAL 08P01 and the connection closes."},
