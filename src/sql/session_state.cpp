@@ -5,6 +5,8 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <bit>
+#include <iterator>
 #include <optional>
 #include <cctype>
 #include <nlohmann/json.hpp>
@@ -153,28 +155,41 @@ namespace {
 // Any of these anywhere (a case-insensitive substring: a superset is fine, classify decides).
 constexpr std::string_view kAnywhere[] = {"listen", "advisory", "temp", "hold", "prepare",
                                           "deallocate", "discard", "set_config"};
-constexpr uint32_t tri(std::string_view w) { return uint32_t(uint8_t(w[0])) << 16 | uint32_t(uint8_t(w[1])) << 8 | uint8_t(w[2]); }
-constexpr uint32_t tri_hash(uint32_t key) { return (key * 0x9E3779B1u) >> 20; }  // 12 bits
-/// One bit per hash of each keyword's first three letters.
-struct TriSet {
-  uint64_t bits[64] = {};
-  constexpr TriSet() {
-    for (auto w : kAnywhere) bits[tri_hash(tri(w)) >> 6] |= uint64_t(1) << (tri_hash(tri(w)) & 63);
+/// Where a keyword may start: `first` maps a byte to 1 + its row when some keyword starts with
+/// that letter (either case), else 0; a row maps the next byte to the keywords (bit k:
+/// kAnywhere[k]) that start with those two letters. Most bytes of ordinary SQL cost one lookup.
+struct KeywordStarts {
+  uint8_t first[256] = {};
+  uint8_t second[8][256] = {};
+  constexpr KeywordStarts() {
+    uint8_t rows = 0;
+    for (size_t k = 0; k < std::size(kAnywhere); ++k) {
+      auto both = [](uint8_t c, auto set) {
+        set(c);
+        if (c >= 'a' && c <= 'z') set(uint8_t(c - 32));
+      };
+      uint8_t c0 = uint8_t(kAnywhere[k][0]);
+      if (!first[c0]) {
+        ++rows;
+        both(c0, [&](uint8_t c) { first[c] = rows; });
+      }
+      uint8_t row = uint8_t(first[c0] - 1);
+      both(uint8_t(kAnywhere[k][1]), [&](uint8_t c) { second[row][c] |= uint8_t(1u << k); });
+    }
   }
-  constexpr bool maybe(uint32_t key) const { return bits[tri_hash(key) >> 6] >> (tri_hash(key) & 63) & 1; }
 };
-constexpr TriSet kTriSet;
+static_assert(std::size(kAnywhere) <= 8);
+constexpr KeywordStarts kStarts;
 }  // namespace
 
 bool may_touch_session_state(std::string_view s) noexcept {
-  // One pass keeps the last three letters (lower case) and looks closer only when their hash
-  // is one of the keywords' (rare in ordinary SQL).
-  uint32_t key = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    key = ((key << 8) | uint8_t(lower(s[i]))) & 0xffffff;
-    if (!kTriSet.maybe(key) || i < 2) [[likely]] continue;
-    for (auto w : kAnywhere)
-      if (tri(w) == key && word_at(s, i - 2, w)) return true;
+  // One pass: a keyword is compared only where its first two letters are (rare in ordinary
+  // SQL). Every keyword is longer than two letters.
+  for (size_t i = 0; i + 1 < s.size(); ++i) {
+    uint8_t row = kStarts.first[uint8_t(s[i])];
+    if (row == 0) [[likely]] continue;
+    for (unsigned m = kStarts.second[row - 1][uint8_t(s[i + 1])]; m != 0; m &= m - 1)
+      if (word_at(s, i, kAnywhere[std::countr_zero(m)])) return true;
   }
   // SET / RESET / CLOSE only as a statement's first word (UPDATE ... SET is common and harmless).
   for (size_t i = 0;;) {
