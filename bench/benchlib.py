@@ -25,6 +25,14 @@ def wait_port(port, deadline=15):
     raise RuntimeError(f"port {port} did not open")
 
 
+def keel_binary():
+    """The release build of keel, built first if it is not there."""
+    path = os.path.join(ROOT, "build/release/keel")
+    if not os.path.exists(path):
+        subprocess.run([os.path.join(ROOT, "scripts/build"), "release"], check=True)
+    return path
+
+
 def start_postgres(work, scale):
     """initdb + start in work/pg, role and database bench (password benchpass), pgbench -i -s scale.
     Returns (port, the role's SCRAM verifier from pg_authid)."""
