@@ -26,11 +26,16 @@ def wait_port(port, deadline=15):
 
 
 def keel_binary():
-    """The release build of keel, built first if it is not there."""
+    """The release build of keel, built first if it is not there (profile-guided: scripts/build-pgo)."""
     path = os.path.join(ROOT, "build/release/keel")
     if not os.path.exists(path):
-        subprocess.run([os.path.join(ROOT, "scripts/build"), "release"], check=True)
+        subprocess.run([os.path.join(ROOT, "scripts/build-pgo")], check=True)
     return path
+
+
+def keel_version(binary):
+    """`keel --version`: says "profile-guided build" when it is one (what the results were measured on)."""
+    return subprocess.run([binary, "--version"], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def start_postgres(work, scale):

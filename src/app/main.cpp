@@ -11,6 +11,9 @@
 #include "core/log.hpp"
 #include "session/runtime.hpp"
 
+// Present only in a build for profile-guided optimization's training run (-fprofile-generate).
+extern "C" void __gcov_dump(void) __attribute__((weak));
+
 namespace {
 
 int print_errors(const keel::config::ParseResult& r, const std::string& source) {
@@ -43,6 +46,7 @@ int serve(keel::config::ConfigPtr cfg) {
   rt.stop();
   spdlog::shutdown();
   std::fflush(nullptr);
+  if (__gcov_dump) __gcov_dump();  // a training run writes its profile here: _exit skips the writer
   // Sessions and pools live on the workers' io_contexts; exit without tearing them down one by one.
   _exit(0);
 }
