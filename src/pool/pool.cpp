@@ -132,7 +132,7 @@ ServerConnPtr Pool::try_acquire() {
       continue;
     }
     ++active_;
-    update_gauges();
+    update_server_gauges();
     return c;
   }
   return nullptr;
@@ -163,7 +163,7 @@ void Pool::release(ServerConnPtr c) {
   }
   c->idle_since = now;
   idle_.push_back(std::move(c));
-  update_gauges();
+  update_server_gauges();
 }
 
 void Pool::hand_over(Waiter& w) {

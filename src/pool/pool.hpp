@@ -154,6 +154,12 @@ class Pool {
   void closed_by_server(ServerConnPtr c);
   void close_conn(ServerConnPtr c);
   void update_gauges();
+  /// The two gauges a checkout or a return moves (the per-transaction path); update_gauges() for the rest.
+  void update_server_gauges() {
+    auto& s = stats();
+    s.sv_idle.set(int64_t(idle_.size()));
+    s.sv_active.set(active_);
+  }
   bool expired(const ServerConn& c, Clock::time_point now) const;
   int my_min_share() const;
   int local_total() const { return int(idle_.size()) + active_ + connecting_; }

@@ -21,16 +21,10 @@ void Exchange::clear() {
   skipping_ = false;
 }
 
-void Exchange::pop() {
-  Entry& e = entries_[head_];
-  e.d.reset();  // let go of what it holds
-  if (++head_ == entries_.size()) {
-    entries_.clear();
-    head_ = 0;
-  } else if (head_ >= 256 && head_ * 2 >= entries_.size()) {
-    entries_.erase(entries_.begin(), entries_.begin() + long(head_));  // a pipeline that never drains
-    head_ = 0;
-  }
+void Exchange::compact() {
+  if (head_ * 2 < entries_.size()) return;
+  entries_.erase(entries_.begin(), entries_.begin() + long(head_));
+  head_ = 0;
 }
 
 void Exchange::emit_synthesized(std::string& out) {

@@ -87,6 +87,13 @@ class Exchange {
     // A DataRow completes nothing, and changes nothing unless keel's own answers are at the head:
     // the rows of a result set skip the matching.
     if (type == 'D' && (empty() || !synthesized(head().kind))) return {};
+    if (!skipping_ && !empty() && completes_plain(head().kind, type, body)) {
+      // Most of the traffic: the answer to a message keel passed on as it came. What match()
+      // does for it, without its other cases.
+      pop();
+      emit_ready(after);
+      return {};
+    }
     return match(type, body, server, before, after);
   }
 
@@ -96,7 +103,33 @@ class Exchange {
  private:
   Verdict match(char type, std::string_view body, ServerStatements& server, std::string& before, std::string& after);
   Entry& head() { return entries_[head_]; }
-  void pop();
+  void pop() {
+    entries_[head_].d.reset();  // let go of what it holds
+    if (++head_ == entries_.size()) {
+      entries_.clear();
+      head_ = 0;
+    } else if (head_ >= 256) {
+      compact();
+    }
+  }
+  /// A pipeline that never drains: drops the entries already answered, now and then.
+  void compact();
+  /// `type` is the message that completes an entry of kind `k` forwarded as it came, and matching
+  /// it has no other effect (not an error, nor a CommandComplete that deallocates everything:
+  /// "DISCARD ALL" and "DEALLOCATE ALL" are 12 and 15 bytes with their terminator).
+  static bool completes_plain(Expect k, char type, std::string_view body) {
+    switch (k) {
+      case Expect::parse: return type == '1';
+      case Expect::bind: return type == '2';
+      case Expect::describe: return type == 'T' || type == 'n';
+      case Expect::execute:
+        return type == 'I' || type == 's' || (type == 'C' && body.size() != 12 && body.size() != 15);
+      case Expect::close: return type == '3';
+      case Expect::sync:
+      case Expect::query: return type == 'Z';
+      default: return false;
+    }
+  }
   /// keel's own answers at the head of the queue go out now (into `out`).
   void emit_ready(std::string& out) {
     if (!empty() && synthesized(head().kind)) emit_synthesized(out);

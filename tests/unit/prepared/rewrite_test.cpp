@@ -260,5 +260,26 @@ TEST_F(Fixture, DiscardAllForgetsEverything) {
   EXPECT_EQ(server.size(), 0u);
 }
 
+TEST_F(Fixture, DiscardOrDeallocateAllByExecuteForgetsEverything) {
+  // The CommandComplete answers an Execute: the common answer, matched by on_server's shortcut,
+  // which must still see what it says.
+  for (const char* tag : {"DISCARD ALL", "DEALLOCATE ALL"}) {
+    Side a;
+    send(a, {parse("s1", "select 1"), empty_msg('S')});
+    answer(a, "1Z");
+    ASSERT_NE(a.client.find("s1"), nullptr);
+    send(a, {parse("", "discard all"), bind(""), empty_msg('E'), empty_msg('S')});
+    answer(a, "12");
+    std::string done;
+    protocol::Encoder(done).command_complete(tag);
+    std::string before, after;
+    a.exchange.on_server('C', std::string_view(done).substr(5), server, before, after);
+    EXPECT_EQ(a.client.find("s1"), nullptr) << tag;
+    EXPECT_EQ(server.size(), 0u) << tag;
+    answer(a, "Z");
+    EXPECT_TRUE(a.exchange.empty()) << tag;
+  }
+}
+
 }  // namespace
 }  // namespace keel::prepared
