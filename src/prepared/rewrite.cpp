@@ -179,13 +179,15 @@ Rewrite rewrite_client_message(char type, std::string_view msg, uint32_t length,
     if (type == 'C') ctx.exchange.push(Expect::close);
     return {};
   }
+  if (auto plain = passes_as_is(type, msg.substr(5))) {
+    ctx.exchange.push(*plain);
+    return {};
+  }
   switch (type) {
     case 'P': return on_parse(msg, ctx, out);
     case 'B': return on_bind(msg, length, ctx, out, need_more);
     case 'D': return on_describe(msg, ctx, out);
     case 'C': return on_close(msg, ctx);
-    case 'E': ctx.exchange.push(Expect::execute); return {};
-    case 'S': ctx.exchange.push(Expect::sync); return {};
     case 'Q': case 'F': ctx.exchange.push(Expect::query); return {};
     default: return {};  // Flush, COPY data: no response of their own
   }

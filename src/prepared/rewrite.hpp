@@ -14,6 +14,8 @@
 // closed on the server at the client's next message that starts outside a transaction (closing a
 // statement closes its portals, which a transaction may still use).
 #include <cstdint>
+#include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -47,6 +49,32 @@ struct Context {
 struct Rewrite {
   size_t skip = 0;
 };
+
+/// A whole message that goes to the server as it came whatever the statement tables hold: Execute,
+/// Sync, and Parse, Bind or Describe of the unnamed statement (Describe of a portal too). Returns
+/// the answer it is owed; nullopt for every other message (named statements, Close, Query ...),
+/// which rewrite_client_message() judges. `body` = the message after its type and length.
+/// (Most of the traffic: the reader asks this first, without building a Context.)
+inline std::optional<Expect> passes_as_is(char type, std::string_view body) {
+  switch (type) {
+    case 'E': return Expect::execute;
+    case 'S': return Expect::sync;
+    case 'P':
+      if (!body.empty() && body[0] == '\0') return Expect::parse;
+      return std::nullopt;
+    case 'B': {  // portal name, then statement name
+      const void* end = body.empty() ? nullptr : std::memchr(body.data(), '\0', body.size());
+      size_t stmt = end ? size_t(static_cast<const char*>(end) - body.data()) + 1 : body.size();
+      if (stmt < body.size() && body[stmt] == '\0') return Expect::bind;
+      return std::nullopt;
+    }
+    case 'D':
+      if (body.size() >= 2 && (body[0] == 'P' || (body[0] == 'S' && body[1] == '\0'))) return Expect::describe;
+      return std::nullopt;
+    default:
+      return std::nullopt;
+  }
+}
 
 /// msg = the message (type, length, body) as far as it is buffered; length = its length field.
 /// Bind may be partial (a large one streamed): it needs its portal and statement names in msg;

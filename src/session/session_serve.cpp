@@ -234,11 +234,15 @@ void Session::count(const prepared::Counters& c) {
 /// src/prepared/rewrite.hpp). Returns false when the message must be read further first.
 bool Session::rewrite_statements(Reader& r, char type, const sql::SessionStateDelta* effect) {
   const auto& f = r.frame;
-  if ((type == 'E' || type == 'S') && f.kind == protocol::Frame::Kind::whole && server_->statements.orphans.empty()) {
-    // Most of the traffic: Execute and Sync only queue their answer (what rewrite_client_message
-    // does for them when there is no orphan to close first), without the context around it.
-    exchange_.push(type == 'E' ? prepared::Expect::execute : prepared::Expect::sync);
-    return true;
+  if (f.kind == protocol::Frame::Kind::whole && server_->statements.orphans.empty()) {
+    // Most of the traffic (Execute, Sync, the unnamed statement) only queues its answer: what
+    // rewrite_client_message does for it when there is no orphan to close first, without the
+    // context around it.
+    std::string_view body(reinterpret_cast<const char*>(r.buf.data() + r.rd + 5), f.size - 5);
+    if (auto plain = prepared::passes_as_is(type, body)) {
+      exchange_.push(*plain);
+      return true;
+    }
   }
   std::string_view msg(reinterpret_cast<const char*>(r.buf.data() + r.rd), f.size);
   prepared::Counters c;

@@ -260,6 +260,39 @@ TEST_F(Fixture, DiscardAllForgetsEverything) {
   EXPECT_EQ(server.size(), 0u);
 }
 
+TEST(PassesAsIs, OnlyMessagesThatNeedNoRenaming) {
+  using E = std::optional<Expect>;
+  auto body = [](const std::string& m) { return std::string_view(m).substr(5); };
+  EXPECT_EQ(passes_as_is('P', body(parse("", "select 1"))), E(Expect::parse));
+  EXPECT_EQ(passes_as_is('P', body(parse("s1", "select 1"))), E());
+  EXPECT_EQ(passes_as_is('P', ""), E());  // malformed: rewrite_client_message lets the server say so
+  EXPECT_EQ(passes_as_is('B', body(bind(""))), E(Expect::bind));
+  EXPECT_EQ(passes_as_is('B', body(bind("s1"))), E());
+  std::string named_portal;
+  protocol::Encoder(named_portal).begin('B').cstr("p1").cstr("").i16(0).i16(0).i16(0).end();
+  EXPECT_EQ(passes_as_is('B', body(named_portal)), E(Expect::bind));
+  std::string both_named;
+  protocol::Encoder(both_named).begin('B').cstr("p1").cstr("s1").i16(0).i16(0).i16(0).end();
+  EXPECT_EQ(passes_as_is('B', body(both_named)), E());
+  EXPECT_EQ(passes_as_is('B', std::string_view("p1", 2)), E());  // names not all in yet
+  EXPECT_EQ(passes_as_is('B', std::string_view("p1\0", 3)), E());
+  auto describe = [](char what, std::string_view name) {
+    std::string m;
+    protocol::Encoder(m).begin('D').i8(what).cstr(name).end();
+    return m;
+  };
+  EXPECT_EQ(passes_as_is('D', body(describe('P', ""))), E(Expect::describe));
+  EXPECT_EQ(passes_as_is('D', body(describe('P', "p1"))), E(Expect::describe));
+  EXPECT_EQ(passes_as_is('D', body(describe('S', ""))), E(Expect::describe));
+  EXPECT_EQ(passes_as_is('D', body(describe('S', "s1"))), E());
+  EXPECT_EQ(passes_as_is('E', body(empty_msg('E'))), E(Expect::execute));
+  EXPECT_EQ(passes_as_is('S', body(empty_msg('S'))), E(Expect::sync));
+  EXPECT_EQ(passes_as_is('C', body(close_stmt(""))), E());
+  std::string q;
+  protocol::Encoder(q).query("select 1");
+  EXPECT_EQ(passes_as_is('Q', body(q)), E());
+}
+
 TEST_F(Fixture, DiscardOrDeallocateAllByExecuteForgetsEverything) {
   // The CommandComplete answers an Execute: the common answer, matched by on_server's shortcut,
   // which must still see what it says.
