@@ -51,9 +51,8 @@ Pool::Pool(PoolShared& shared, int worker, Executor ex, ServerTarget target,
 }
 
 void Pool::update_gauges() {
+  update_server_gauges();
   auto& s = stats();
-  s.sv_idle.set(int64_t(idle_.size()));
-  s.sv_active.set(active_);
   s.sv_connecting.set(connecting_);
   s.cl_waiting.set(int64_t(waiters_.size()));
   shared_.waiting[size_t(worker_)].store(int(waiters_.size()), std::memory_order_relaxed);

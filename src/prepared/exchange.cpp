@@ -73,8 +73,7 @@ Verdict Exchange::match(char type, std::string_view body, ServerStatements& serv
                         std::string& after) {
   Verdict v;
   if (type == 'N' || type == 'A' || type == 'S') return v;  // asynchronous: match nothing
-  if (type == 'C' && (body == std::string_view("DISCARD ALL\0", 12) || body == std::string_view("DEALLOCATE ALL\0", 15)))
-    all_deallocated(server);
+  if (deallocates_all(type, body)) all_deallocated(server);
   if (!skipping_) emit_ready(before);
   if (empty()) return v;
   if (skipping_) {
@@ -90,32 +89,15 @@ Verdict Exchange::match(char type, std::string_view body, ServerStatements& serv
     return v;
   }
   Entry& e = head();
-  bool done = false, error = false;
+  bool done = answered_by(e.kind, type), error = false;
   switch (e.kind) {
     case Expect::parse:
     case Expect::parse_new:
-      done = type == '1';
       if (done && e.orphan) server.orphans.push_back(e.d->server_name);
       break;
     case Expect::inj_parse:
-      done = type == '1';
-      v.forward = !done;
-      break;
-    case Expect::bind:
-      done = type == '2';
-      break;
-    case Expect::describe:
-      done = type == 'T' || type == 'n';
-      break;
-    case Expect::execute:
-      done = type == 'C' || type == 'I' || type == 's';
-      break;
-    case Expect::close:
-      done = type == '3';
-      break;
     case Expect::inj_close:
-      done = type == '3';
-      v.forward = !done;
+      v.forward = !done;  // keel's own: its answer is swallowed
       break;
     case Expect::stand_in:
       if (type == 'E') {
@@ -123,18 +105,12 @@ Verdict Exchange::match(char type, std::string_view body, ServerStatements& serv
         if (e.d && e.d->error) protocol::Encoder(after).error_response(*e.d->error);
       }
       break;
-    case Expect::sync:
-    case Expect::query:
-      done = type == 'Z';
-      break;
     case Expect::query_dealloc:
       if (type == 'C' && ++e.seen == 1) v.forward = false;  // PREPARE's
       else if (type == 'C') client_->erase(e.d->client_name);
-      done = type == 'Z';
       break;
-    case Expect::synth_parse:
-    case Expect::synth_close:
-      break;  // emitted above
+    default:
+      break;  // keel's own answers (synth_*) were emitted above
   }
   if (type == 'E' && !ends_exchange(e.kind)) error = true;
   if (type == 'Z' && !done) {

@@ -114,21 +114,35 @@ class Exchange {
   }
   /// A pipeline that never drains: drops the entries already answered, now and then.
   void compact();
-  /// `type` is the message that completes an entry of kind `k` forwarded as it came, and matching
-  /// it has no other effect (not an error, nor a CommandComplete that deallocates everything:
-  /// "DISCARD ALL" and "DEALLOCATE ALL" are 12 and 15 bytes with their terminator).
-  static bool completes_plain(Expect k, char type, std::string_view body) {
+  /// The message that completes an entry of kind `k` (the table at the top); none completes
+  /// keel's own answers (synth_*) or a stand-in.
+  static bool answered_by(Expect k, char type) {
     switch (k) {
-      case Expect::parse: return type == '1';
+      case Expect::parse: case Expect::parse_new: case Expect::inj_parse: return type == '1';
       case Expect::bind: return type == '2';
       case Expect::describe: return type == 'T' || type == 'n';
-      case Expect::execute:
-        return type == 'I' || type == 's' || (type == 'C' && body.size() != 12 && body.size() != 15);
-      case Expect::close: return type == '3';
-      case Expect::sync:
-      case Expect::query: return type == 'Z';
+      case Expect::execute: return type == 'C' || type == 'I' || type == 's';
+      case Expect::close: case Expect::inj_close: return type == '3';
+      case Expect::sync: case Expect::query: case Expect::query_dealloc: return type == 'Z';
       default: return false;
     }
+  }
+  /// A message keel passed on as it came: its answer goes to the client and changes no table.
+  static bool plain(Expect k) {
+    switch (k) {
+      case Expect::parse: case Expect::bind: case Expect::describe: case Expect::execute:
+      case Expect::close: case Expect::sync: case Expect::query: return true;
+      default: return false;
+    }
+  }
+  /// CommandComplete of DISCARD ALL or DEALLOCATE ALL: the server forgot every statement.
+  static bool deallocates_all(char type, std::string_view body) {
+    return type == 'C' && (body == std::string_view("DISCARD ALL\0", 12) ||
+                           body == std::string_view("DEALLOCATE ALL\0", 15));
+  }
+  /// `type` completes the plain entry `k` and matching it has no other effect (match() does the rest).
+  static bool completes_plain(Expect k, char type, std::string_view body) {
+    return plain(k) && answered_by(k, type) && !deallocates_all(type, body);
   }
   /// keel's own answers at the head of the queue go out now (into `out`).
   void emit_ready(std::string& out) {

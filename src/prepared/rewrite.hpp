@@ -14,13 +14,13 @@
 // closed on the server at the client's next message that starts outside a transaction (closing a
 // statement closes its portals, which a transaction may still use).
 #include <cstdint>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "prepared/exchange.hpp"
 #include "prepared/statements.hpp"
+#include "protocol/messages.hpp"
 
 namespace keel::prepared {
 
@@ -63,9 +63,9 @@ inline std::optional<Expect> passes_as_is(char type, std::string_view body) {
       if (!body.empty() && body[0] == '\0') return Expect::parse;
       return std::nullopt;
     case 'B': {  // portal name, then statement name
-      const void* end = body.empty() ? nullptr : std::memchr(body.data(), '\0', body.size());
-      size_t stmt = end ? size_t(static_cast<const char*>(end) - body.data()) + 1 : body.size();
-      if (stmt < body.size() && body[stmt] == '\0') return Expect::bind;
+      size_t pos = 0;
+      auto stmt = protocol::read_cstr(body, pos) ? protocol::read_cstr(body, pos) : std::nullopt;
+      if (stmt && stmt->empty()) return Expect::bind;
       return std::nullopt;
     }
     case 'D':
