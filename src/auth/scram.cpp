@@ -44,6 +44,11 @@ PgError malformed(std::string_view what) {
   return PgError::fatal(sqlstate::protocol_violation, "malformed SCRAM message: " + std::string(what));
 }
 
+/// ",s=<salt>,i=<iterations>" (ScramVerifier::first_tail).
+std::string make_first_tail(std::string_view salt, int iterations) {
+  return ",s=" + base64_encode(salt) + ",i=" + std::to_string(iterations);
+}
+
 Digest cached_salted_password(std::string_view password, std::string_view salt, int iterations) {
   static std::mutex mu;
   static std::map<std::string, Digest> cache;
@@ -80,6 +85,7 @@ std::optional<ScramVerifier> ScramVerifier::parse(std::string_view text) {
   auto sk = base64_decode(keys.substr(0, c2));
   auto svk = base64_decode(keys.substr(c2 + 1));
   if (!sk || !svk || !to_digest(*sk, v.stored_key) || !to_digest(*svk, v.server_key)) return std::nullopt;
+  v.first_tail = make_first_tail(v.salt, v.iterations);
   return v;
 }
 
@@ -90,6 +96,7 @@ ScramVerifier ScramVerifier::from_password(std::string_view password, std::strin
   Digest salted = pbkdf2_sha256(password, salt, iterations);
   v.stored_key = sha256(as_view(hmac_sha256(salted, "Client Key")));
   v.server_key = hmac_sha256(salted, "Server Key");
+  v.first_tail = make_first_tail(v.salt, v.iterations);
   return v;
 }
 
@@ -98,18 +105,17 @@ std::string ScramVerifier::to_string() const {
          base64_encode(as_view(stored_key)) + ":" + base64_encode(as_view(server_key));
 }
 
-ScramServer::ScramServer(std::optional<ScramVerifier> verifier, std::string_view user, std::string_view mock_seed,
+ScramServer::ScramServer(const ScramVerifier* verifier, std::string_view user, std::string_view mock_seed,
                          std::string server_nonce)
-    : real_(std::move(verifier)), user_(user), nonce_(std::move(server_nonce)) {
-  if (real_) {
-    v_ = *real_;
-  } else {
+    : real_(verifier != nullptr), v_(verifier ? verifier : &mock_), user_(user), nonce_(std::move(server_nonce)) {
+  if (!real_) {
     // A stable fake salt per user, so probing cannot tell unknown users from known ones.
     Digest seed = hmac_sha256(mock_seed, user);
-    v_.iterations = 4096;
-    v_.salt = std::string(as_view(seed).substr(0, 16));
-    v_.stored_key = sha256(as_view(seed));
-    v_.server_key = seed;
+    mock_.iterations = 4096;
+    mock_.salt = std::string(as_view(seed).substr(0, 16));
+    mock_.stored_key = sha256(as_view(seed));
+    mock_.server_key = seed;
+    mock_.first_tail = make_first_tail(mock_.salt, mock_.iterations);
   }
   if (nonce_.empty()) nonce_ = base64_encode(random_bytes(18));
 }
@@ -127,8 +133,9 @@ Result<std::string> ScramServer::handle_client_first(std::string_view msg) {
   auto r = attr(client_first_bare_, 'r');
   if (!r || !printable_nonce(*r)) return malformed("bad client nonce");
   if (client_first_bare_.rfind("m=", 0) == 0) return malformed("mandatory extensions unsupported");
-  nonce_ = std::string(*r) + nonce_;
-  server_first_ = "r=" + nonce_ + ",s=" + base64_encode(v_.salt) + ",i=" + std::to_string(v_.iterations);
+  nonce_.insert(0, *r);
+  server_first_.reserve(2 + nonce_.size() + v_->first_tail.size());
+  server_first_.append("r=").append(nonce_).append(v_->first_tail);
   return server_first_;
 }
 
@@ -147,12 +154,14 @@ Result<std::string> ScramServer::handle_client_final(std::string_view msg) {
   auto proof_raw = base64_decode(msg.substr(p + 3));
   Digest proof;
   if (!proof_raw || !to_digest(*proof_raw, proof)) return malformed("bad proof");
-  std::string auth_message = client_first_bare_ + "," + server_first_ + "," + std::string(without_proof);
-  Digest client_signature = hmac_sha256(v_.stored_key, auth_message);
+  std::string auth_message;
+  auth_message.reserve(client_first_bare_.size() + server_first_.size() + without_proof.size() + 2);
+  auth_message.append(client_first_bare_).append(",").append(server_first_).append(",").append(without_proof);
+  Digest client_signature = hmac_sha256(v_->stored_key, auth_message);
   Digest client_key = xor_digest(proof, client_signature);
-  bool good = constant_time_equal(as_view(sha256(as_view(client_key))), as_view(v_.stored_key));
+  bool good = constant_time_equal(as_view(sha256(as_view(client_key))), as_view(v_->stored_key));
   if (!good || !real_) return failed();
-  return "v=" + base64_encode(as_view(hmac_sha256(v_.server_key, auth_message)));
+  return "v=" + base64_encode(as_view(hmac_sha256(v_->server_key, auth_message)));
 }
 
 ScramClient::ScramClient(std::string password, std::string client_nonce)

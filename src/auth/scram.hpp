@@ -16,6 +16,8 @@ struct ScramVerifier {
   std::string salt;  ///< raw bytes
   Digest stored_key{};
   Digest server_key{};
+  /// ",s=<salt in base64>,i=<iterations>": the end of every server-first message, made once.
+  std::string first_tail;
 
   static std::optional<ScramVerifier> parse(std::string_view text);
   static ScramVerifier from_password(std::string_view password, std::string_view salt, int iterations = 4096);
@@ -25,10 +27,13 @@ struct ScramVerifier {
 /// Server side of one exchange (keel authenticating a client). Not thread-safe; one per login.
 class ScramServer {
  public:
-  /// `verifier` empty = unknown user: the exchange runs to the end against a mock verifier
-  /// derived from `mock_seed`, and fails like a wrong password.
-  ScramServer(std::optional<ScramVerifier> verifier, std::string_view user, std::string_view mock_seed,
+  /// `verifier` null = unknown user: the exchange runs to the end against a mock verifier
+  /// derived from `mock_seed`, and fails like a wrong password. A given verifier must outlive
+  /// the exchange (it is the configuration's, held by the session).
+  ScramServer(const ScramVerifier* verifier, std::string_view user, std::string_view mock_seed,
               std::string server_nonce = {});
+  ScramServer(const ScramServer&) = delete;
+  ScramServer& operator=(const ScramServer&) = delete;
 
   /// client-first-message → server-first-message, or 08P01/28000 on malformed input.
   Result<std::string> handle_client_first(std::string_view msg);
@@ -36,8 +41,9 @@ class ScramServer {
   Result<std::string> handle_client_final(std::string_view msg);
 
  private:
-  std::optional<ScramVerifier> real_;
-  ScramVerifier v_;
+  bool real_;
+  ScramVerifier mock_;      ///< an unknown user's
+  const ScramVerifier* v_;  ///< the verifier in use: the given one or mock_
   std::string user_;
   std::string nonce_;
   std::string client_first_bare_, server_first_, gs2_header_;

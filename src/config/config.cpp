@@ -179,7 +179,9 @@ ParseResult parse_config(std::string_view text, std::string_view source_name) {
     if (sec == "keel") {
       auto* t = ps.table(v, sec);
       if (!t) continue;
-      ps.each(*t, "keel", {"listen", "workers", "auth_type", "max_client_conn", "max_message_size", "admin_users", "log_level"},
+      ps.each(*t, "keel",
+              {"listen", "workers", "auth_type", "max_client_conn", "max_message_size", "client_login_timeout",
+               "admin_users", "log_level"},
               [&](std::string_view key, const toml::node& n) {
                 if (key == "listen") {
                   if (auto s = ps.str(n, key); s && !split_host_port(*s, c.listen_host, c.listen_port))
@@ -196,6 +198,8 @@ ParseResult parse_config(std::string_view text, std::string_view source_name) {
                   if (auto i = ps.integer(n, key, 1, 10'000'000)) c.max_client_conn = int(*i);
                 } else if (key == "max_message_size") {
                   if (auto i = ps.integer(n, key, 1024, 1 << 30)) c.max_message_size = uint32_t(*i);
+                } else if (key == "client_login_timeout") {
+                  if (auto d = ps.seconds(n, key)) c.client_login_timeout = *d;
                 } else if (key == "admin_users") {
                   auto* arr = n.as_array();
                   if (!arr) { ps.error(n, "'admin_users' must be an array of strings"); return; }

@@ -54,6 +54,7 @@ struct Config {
   AuthType auth_type = AuthType::scram_sha_256;
   int max_client_conn = 10000;
   uint32_t max_message_size = 64u << 20;
+  double client_login_timeout = 60;  ///< seconds to finish start-up and authentication; 0 = no limit
   std::vector<std::string> admin_users;
   std::string log_level = "info";
   PoolSettings pool_defaults;

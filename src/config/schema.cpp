@@ -10,6 +10,7 @@ const std::vector<KeyDoc>& schema() {
       {"keel", "workers", "integer", "0", "Worker threads, each with its own listening socket (SO_REUSEPORT) and its share of the pools. 0 = one per core. On a machine shared with the database and the application, fewer spend less CPU per transaction (bench/README)."},
       {"keel", "auth_type", "string", "\"scram-sha-256\"", "How clients authenticate: `scram-sha-256` against `[users]`, or `trust` (no password; local development only)."},
       {"keel", "max_client_conn", "integer", "10000", "Most client connections at once, over all workers. One more gets FATAL 53300."},
+      {"keel", "client_login_timeout", "seconds", "60", "A client that has not finished start-up and authentication this long after connecting is disconnected. 0 = no limit."},
       {"keel", "max_message_size", "integer", "67108864", "Largest client message in bytes. A larger one gets FATAL 08P01 and the connection closes."},
       {"keel", "admin_users", "array of strings", "[]", "Users allowed on the admin console (database `keel`)."},
       {"keel", "log_level", "string", "\"info\"", "trace, debug, info, warn, error or off. Query text and parameters are logged only at debug."},

@@ -17,11 +17,13 @@
 // (poll(), all at once, in the worker's sweep) and kick a wait whose socket shows an error or
 // hangup: the kicked read is forced to try recv() and so sees the reset.
 //
-// The wait peeks one byte, so a socket with bytes or EOF completes it and keeps them for the
-// read that follows; the edge wait (the pump's, between a transaction's statements) takes the
-// next epoll event for it and costs no syscall. The ops reach into Asio's reactor
-// (boost/asio/detail), pinned here to Boost 1.81's epoll reactor; any other build uses the plain
-// socket ops, minus the saving.
+// The edge wait (the pump's, between a transaction's statements, and a parked client's) takes
+// the next epoll event for its socket and costs no syscall; started on a socket not known
+// drained, it peeks one byte, so bytes or EOF complete it and stay for the read that follows.
+// read_now() is the speculative read done in place: bytes already there are taken without
+// suspending, where a completed op would be posted and cost the scheduler one more epoll poll.
+// The ops reach into Asio's reactor (boost/asio/detail), pinned here to Boost 1.81's epoll
+// reactor; any other build uses the plain socket ops, minus the saving.
 //
 // The same flag answers, without a syscall, whether a socket that should stay silent (an idle
 // server connection) has said anything since it was drained: says_something() peeks only then.
@@ -68,6 +70,14 @@ inline ssize_t send(int fd, const void* p, size_t n, int flags) {
 inline ssize_t sendmsg(int fd, const msghdr* m, int flags) { return ::syscall(SYS_sendmsg, fd, m, flags); }
 }  // namespace sys
 
+/// What read_now() did: `n` bytes came, or `ec` says eof, an error, or would_block (nothing there
+/// now: wait with async_read_edge).
+struct ReadNow {
+  size_t n = 0;
+  error_code ec = asio::error::would_block;
+  bool waits() const { return ec == asio::error::would_block; }
+};
+
 #ifdef KEEL_EDGE_IO
 namespace edge {
 namespace ad = boost::asio::detail;
@@ -77,15 +87,35 @@ struct SocketAccess : Socket {
   static auto& io(Socket& s) { return s.*(&SocketAccess::impl_); }
 };
 
-/// What a receive op does: read into its buffer, peek one byte (a wait that holds no buffer), or
-/// wait for the next edge (a wait that costs no syscall, see async_wait_edge).
-enum class Recv : uint8_t { read, peek, edge };
+/// What a receive op does: read into its buffer, or wait for the next edge (a wait that holds no
+/// buffer and costs no syscall, see async_wait_edge).
+enum class Recv : uint8_t { read, edge };
+
+/// One recvmsg into `iov` (EINTR retried) that also learns, through TCP_INQ, the bytes still
+/// queued after it (`inq`; a pending FIN counts as one; -1 when the kernel did not say).
+inline ssize_t recv_inq(int fd, iovec& iov, int flags, int& inq) {
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = control;
+  m.msg_controllen = sizeof(control);
+  ssize_t n;
+  do n = sys::recvmsg(fd, &m, flags);
+  while (n < 0 && errno == EINTR);
+  inq = -1;
+  if (n < 0) return n;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+    if (c->cmsg_level == SOL_TCP && c->cmsg_type == TCP_CM_INQ) std::memcpy(&inq, CMSG_DATA(c), sizeof(inq));
+  }
+  return n;
+}
 
 class RecvOpBase : public ad::reactor_op {
  public:
   RecvOpBase(ad::socket_type s, asio::mutable_buffer b, Recv mode, func_type complete)
       : reactor_op(error_code(), &RecvOpBase::do_perform, complete), socket_(s), buf_(b),
-        peek_(mode != Recv::read), edge_(mode == Recv::edge) {}
+        edge_(mode == Recv::edge) {}
 
   /// Set while the op is being started: a perform() then is speculative, not an epoll event.
   bool starting_ = false;
@@ -96,47 +126,27 @@ class RecvOpBase : public ad::reactor_op {
     // follows finds out which. Run speculatively, the socket was not known drained: peek.
     if (o->edge_ && !o->starting_) return done;
     char one;
-    iovec iov{o->peek_ ? &one : o->buf_.data(), o->peek_ ? 1 : o->buf_.size()};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-    msghdr m{};
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = control;
-    m.msg_controllen = sizeof(control);
-    for (;;) {
-      ssize_t n = sys::recvmsg(o->socket_, &m, o->peek_ ? MSG_PEEK : 0);
-      if (n >= 0) {
-        if (o->peek_) return done;  // bytes or EOF: the read that follows takes them
-        o->bytes_transferred_ = size_t(n);
-        if (n == 0 && iov.iov_len > 0) {
-          o->ec_ = asio::error::eof;
-          return done_and_exhausted;
-        }
-        return size_t(n) < iov.iov_len && queued_after(m) == 0 ? done_and_exhausted : done;
+    iovec iov{o->edge_ ? &one : o->buf_.data(), o->edge_ ? 1 : o->buf_.size()};
+    int inq = -1;
+    ssize_t n = recv_inq(o->socket_, iov, o->edge_ ? MSG_PEEK : 0, inq);
+    if (n >= 0) {
+      if (o->edge_) return done;  // bytes or EOF: the read that follows takes them
+      o->bytes_transferred_ = size_t(n);
+      if (n == 0 && iov.iov_len > 0) {
+        o->ec_ = asio::error::eof;
+        return done_and_exhausted;
       }
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
-      o->ec_ = error_code(errno, asio::error::get_system_category());
-      return done;
+      return size_t(n) < iov.iov_len && inq == 0 ? done_and_exhausted : done;
     }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
+    o->ec_ = error_code(errno, asio::error::get_system_category());
+    return done;
   }
 
  private:
-  /// Bytes TCP_INQ says are still queued (a pending FIN counts as one); -1 when it did not say.
-  static int queued_after(msghdr& m) {
-    for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-      if (c->cmsg_level == SOL_TCP && c->cmsg_type == TCP_CM_INQ) {
-        int inq;
-        std::memcpy(&inq, CMSG_DATA(c), sizeof(inq));
-        return inq;
-      }
-    }
-    return -1;
-  }
-
   ad::socket_type socket_;
   asio::mutable_buffer buf_;
-  bool peek_, edge_;
+  bool edge_;
 };
 
 template <class Handler, class IoExecutor>
@@ -230,18 +240,11 @@ auto async_read_edge(Socket& s, asio::mutable_buffer b, Token&& token, bool forc
                                                                      force);
 }
 
-/// Like s.async_wait(wait_read, token), without holding a buffer; completes with (error_code, 0).
-template <class Token>
-auto async_wait_readable(Socket& s, Token&& token, bool force = false) {
-  return asio::async_initiate<Token, void(error_code, std::size_t)>(edge::InitRecv{&s}, token,
-                                                                     asio::mutable_buffer(), edge::Recv::peek, force);
-}
-
 /// A wait for the next epoll edge (bytes, EOF, error), without a buffer and without a syscall
 /// when the last read drained the socket: an edge completes it unpeeked, so it may complete on
 /// an edge whose bytes a read already took, and the read that follows then just waits. Not for
 /// a caller that takes completion as proof of bytes.
-/// Started on a socket not known drained, or forced, it peeks as async_wait_readable does.
+/// Started on a socket not known drained, or forced, it peeks one byte: bytes or EOF complete it.
 template <class Token>
 auto async_wait_edge(Socket& s, Token&& token, bool force = false) {
   return asio::async_initiate<Token, void(error_code, std::size_t)>(edge::InitRecv{&s}, token,
@@ -261,18 +264,39 @@ inline void mark_drained(Socket& s) {
   if (d && d->*member(edge::RegisteredTag{}) != 0)
     (d->*member(edge::SpeculativeTag{}))[edge::ad::epoll_reactor::read_op] = false;
 }
+
+/// Reads what the socket holds now, without suspending: the speculative read async_read_edge
+/// would start with, done in place, so bytes already there need no completion scheduled (and the
+/// scheduler no extra epoll poll for it). No syscall while the reactor knows the socket drained,
+/// unless `force` (a kicked read); what the read finds keeps that knowledge as the reactor's own
+/// reads do.
+inline ReadNow read_now(Socket& s, asio::mutable_buffer b, bool force = false) {
+  ReadNow r;
+  if (!force && !may_be_readable(s)) return r;
+  iovec iov{b.data(), b.size()};
+  int inq = -1;
+  ssize_t n = edge::recv_inq(s.native_handle(), iov, MSG_DONTWAIT, inq);
+  if (n > 0) {
+    r.n = size_t(n);
+    r.ec = {};
+    if (size_t(n) < b.size() && inq == 0) mark_drained(s);
+  } else if (n == 0) {
+    r.ec = b.size() > 0 ? error_code(asio::error::eof) : error_code();
+  } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    mark_drained(s);
+  } else {
+    r.ec = error_code(errno, asio::error::get_system_category());
+  }
+  return r;
+}
 #else
 inline bool may_be_readable(Socket&) { return true; }
 inline void mark_drained(Socket&) {}
+inline ReadNow read_now(Socket&, asio::mutable_buffer, bool = false) { return {}; }
 
 template <class Token>
 auto async_read_edge(Socket& s, asio::mutable_buffer b, Token&& token, bool = false) {
   return s.async_read_some(b, std::forward<Token>(token));
-}
-
-template <class Token>
-auto async_wait_readable(Socket& s, Token&& token, bool = false) {
-  return s.async_receive(asio::null_buffers(), std::forward<Token>(token));
 }
 
 template <class Token>
@@ -382,7 +406,9 @@ awaitable<error_code> write_rest(Socket& s, const Buffers& bufs, WriteNow w) {
 /// coroutine's frame.
 template <class Buffers>
 awaitable<error_code> write_all(Socket& s, const Buffers& bufs) {
-  co_return co_await write_rest(s, bufs, write_now(s, bufs));
+  WriteNow w = write_now(s, bufs);
+  if (w.finished()) co_return w.ec;  // no write_rest frame either
+  co_return co_await write_rest(s, bufs, w);
 }
 
 }  // namespace keel::net

@@ -1,11 +1,12 @@
 // Session lifecycle, startup and authentication (protocol-flow: Start-up).
 #include "session/session.hpp"
 
+#include <tuple>
+
 #include <boost/asio/read.hpp>
 
 #include "auth/scram.hpp"
 #include "core/log.hpp"
-#include "net/deadline.hpp"
 #include "net/edge_io.hpp"
 #include "protocol/encoder.hpp"
 #include "protocol/frame.hpp"
@@ -17,7 +18,6 @@
 namespace keel::session {
 
 namespace {
-constexpr auto kLoginTimeout = std::chrono::seconds(60);
 constexpr uint32_t kMaxAuthMessage = 10000;
 constexpr auto kParkAfter = std::chrono::seconds(1);  ///< a client quiet this long gives its read buffer back
 }  // namespace
@@ -54,14 +54,14 @@ awaitable<void> Session::fatal(const PgError& e, const std::string& before) {
 
 awaitable<void> Session::run() {
   std::vector<uint8_t> in;
-  bool ok;
-  {
-    net::DeadlineGuard login_deadline(client_, Clock::now() + kLoginTimeout);
-    std::string greeting;
-    ok = co_await startup(in);
-    if (ok) ok = co_await authenticate(in, greeting);
-    if (ok) ok = co_await attach_pool(greeting);
-  }
+  // Registered from the start: the worker's sweep closes a login that outlasts
+  // client_login_timeout (check_idle), with no timer of its own to set and cancel.
+  key_pid_ = ctx_.register_session(shared_from_this());
+  std::string greeting;
+  bool ok = co_await startup(in);
+  if (ok) ok = co_await authenticate(in, greeting);
+  if (ok) ok = co_await attach_pool(greeting);
+  logged_in_ = true;
   if (ok) {
     if (co_await serve(in)) co_return park();  // idle from the start: no frames held
   } else {
@@ -73,90 +73,85 @@ awaitable<void> Session::run() {
 
 /// Reads the startup packet, answering SSLRequest/GSSENCRequest with 'N' and routing
 /// CancelRequest. Returns true with user_/database_ set when a StartupMessage was accepted.
+/// (One FATAL path, so the coroutine frame holds one PgError, not one per refusal.)
 awaitable<bool> Session::startup(std::vector<uint8_t>& in) {
   for (;;) {
     auto sp = protocol::decode_startup(in.data(), in.size());
     if (sp.kind == protocol::StartupPacket::Kind::need_more) {
-      uint8_t tmp[4096];
-      auto [ec, n] = co_await net::async_read_edge(client_, asio::buffer(tmp), nothrow);
-      if (ec) co_return false;
-      in.insert(in.end(), tmp, tmp + n);
+      if (!co_await read_login(in)) co_return false;
       continue;
     }
+    std::optional<PgError> refused;
+    std::string first;  ///< what goes out before the FATAL or the authentication
     if (sp.kind == protocol::StartupPacket::Kind::error) {
-      co_await fatal(PgError::fatal(sqlstate::protocol_violation, std::string(sp.error)));
-      co_return false;
-    }
-    in.erase(in.begin(), in.begin() + long(sp.size));
-    switch (sp.kind) {
-      case protocol::StartupPacket::Kind::ssl_request:
-      case protocol::StartupPacket::Kind::gss_request:
+      refused = PgError::fatal(sqlstate::protocol_violation, std::string(sp.error));
+    } else {
+      in.erase(in.begin(), in.begin() + long(sp.size));
+      if (sp.kind == protocol::StartupPacket::Kind::ssl_request ||
+          sp.kind == protocol::StartupPacket::Kind::gss_request) {
         // TLS and GSSAPI encryption are not offered (yet): 'N', then the client goes on in clear.
         if (!co_await send("N")) co_return false;
         continue;
-      case protocol::StartupPacket::Kind::cancel:
+      }
+      if (sp.kind == protocol::StartupPacket::Kind::cancel) {
         // The client's cancel connection closes once the server has taken the cancel, as it
         // does on PostgreSQL itself (see WorkerContext::route_cancel).
         co_await ctx_.route_cancel(sp.cancel_pid, sp.cancel_secret);
         co_return false;
-      default:
-        break;
-    }
-    if (sp.major != 3) {
-      co_await fatal(PgError::fatal(sqlstate::feature_not_supported,
-                                    fmt::format("unsupported frontend protocol {}.{}: server supports 3.0", sp.major, sp.minor)));
-      co_return false;
-    }
-    std::vector<std::string> unknown;
-    bool bad_name = false;
-    auto want_param = [&](const std::string& name, const std::string& value) {
-      auto canonical = tracked_param(name);
-      if (!canonical && !is_param_name(name)) {
-        bad_name = true;
-        return false;
       }
-      set_param(wanted_, canonical ? *canonical : std::string_view(name), value);
-      return true;
-    };
-    for (auto& [k, v] : sp.params) {
-      if (k == "user") user_ = v;
-      else if (k == "database") database_ = v;
-      else if (k == "replication" && v != "false" && v != "off" && v != "0") {
-        co_await fatal(PgError::fatal(sqlstate::feature_not_supported, "replication connections are not supported through keel"));
-        co_return false;
-      } else if (k.rfind("_pq_.", 0) == 0) unknown.push_back(k);
-      else if (k == "options") {
-        ParamList opts;
-        if (!parse_options(v, opts)) {
-          co_await fatal(PgError::fatal(sqlstate::feature_not_supported, "only -c name=value is supported in options"));
-          co_return false;
-        }
-        for (auto& [ok, ov] : opts) want_param(ok, ov);
-      } else if (k != "replication") {
-        want_param(k, v);
-      }
+      refused = accept_startup(sp, first);
     }
-    if (bad_name) {
-      co_await fatal(PgError::fatal(sqlstate::protocol_violation, "invalid parameter name in startup packet"));
-      co_return false;
-    }
-    startup_ = wanted_;
-    if (sp.minor > 0 || !unknown.empty()) {
-      std::string out;
-      protocol::Encoder(out).negotiate_protocol_version(0, unknown);
-      if (!co_await send(out)) co_return false;
-    }
-    if (user_.empty()) {
-      co_await fatal(PgError::fatal(sqlstate::invalid_authorization, "no PostgreSQL user name specified in startup packet"));
-      co_return false;
-    }
-    if (database_.empty()) database_ = user_;
-    if (ctx_.runtime().clients.load(std::memory_order_relaxed) > cfg_->max_client_conn) {
-      co_await fatal(PgError::fatal(sqlstate::too_many_connections, "sorry, too many clients already"));
+    if (!first.empty() && !co_await send(first)) co_return false;
+    if (refused) {
+      co_await fatal(*refused);
       co_return false;
     }
     co_return true;
   }
+}
+
+/// A StartupMessage's parameters applied (user_, database_, wanted_, startup_): the error that
+/// refuses the login, if one does; `first` gets a NegotiateProtocolVersion when the client asked
+/// for a newer minor version or _pq_ options.
+std::optional<PgError> Session::accept_startup(const protocol::StartupPacket& sp, std::string& first) {
+  if (sp.major != 3)
+    return PgError::fatal(sqlstate::feature_not_supported,
+                          fmt::format("unsupported frontend protocol {}.{}: server supports 3.0", sp.major, sp.minor));
+  std::vector<std::string> unknown;
+  bool bad_name = false;
+  auto want_param = [&](const std::string& name, const std::string& value) {
+    auto canonical = tracked_param(name);
+    if (!canonical && !is_param_name(name)) {
+      bad_name = true;
+      return false;
+    }
+    set_param(wanted_, canonical ? *canonical : std::string_view(name), value);
+    return true;
+  };
+  for (auto& [k, v] : sp.params) {
+    if (k == "user") user_ = v;
+    else if (k == "database") database_ = v;
+    else if (k == "replication" && v != "false" && v != "off" && v != "0")
+      return PgError::fatal(sqlstate::feature_not_supported, "replication connections are not supported through keel");
+    else if (k.rfind("_pq_.", 0) == 0) unknown.push_back(k);
+    else if (k == "options") {
+      ParamList opts;
+      if (!parse_options(v, opts))
+        return PgError::fatal(sqlstate::feature_not_supported, "only -c name=value is supported in options");
+      for (auto& [ok, ov] : opts) want_param(ok, ov);
+    } else if (k != "replication") {
+      want_param(k, v);
+    }
+  }
+  if (bad_name) return PgError::fatal(sqlstate::protocol_violation, "invalid parameter name in startup packet");
+  startup_ = wanted_;
+  if (sp.minor > 0 || !unknown.empty()) protocol::Encoder(first).negotiate_protocol_version(0, unknown);
+  if (user_.empty())
+    return PgError::fatal(sqlstate::invalid_authorization, "no PostgreSQL user name specified in startup packet");
+  if (database_.empty()) database_ = user_;
+  if (ctx_.runtime().clients.load(std::memory_order_relaxed) > cfg_->max_client_conn)
+    return PgError::fatal(sqlstate::too_many_connections, "sorry, too many clients already");
+  return std::nullopt;
 }
 
 /// Reads one typed message during authentication (bounded to kMaxAuthMessage bytes).
@@ -173,60 +168,68 @@ awaitable<std::optional<std::pair<char, std::string>>> Session::read_auth_messag
       co_await fatal(PgError::fatal(sqlstate::protocol_violation, "invalid message length during authentication"));
       co_return std::nullopt;
     }
-    uint8_t tmp[4096];
-    auto [ec, n] = co_await net::async_read_edge(client_, asio::buffer(tmp), nothrow);
-    if (ec) co_return std::nullopt;
-    in.insert(in.end(), tmp, tmp + n);
+    if (!co_await read_login(in)) co_return std::nullopt;
   }
+}
+
+/// Appends the client's next bytes to `in` (start-up and authentication: small messages, read in
+/// small steps, so no coroutine frame holds a large buffer). Bytes already there are taken at
+/// once; else it waits. False at EOF or on an error.
+awaitable<bool> Session::read_login(std::vector<uint8_t>& in) {
+  constexpr size_t kStep = 512;
+  const size_t have = in.size();
+  in.resize(have + kStep);
+  auto space = asio::buffer(in.data() + have, kStep);
+  net::ReadNow got = net::read_now(client_, space);
+  if (got.waits()) std::tie(got.ec, got.n) = co_await net::async_read_edge(client_, space, nothrow);
+  in.resize(have + (got.ec ? 0 : got.n));
+  co_return !got.ec;
 }
 
 /// SCRAM-SHA-256 against the configured verifier (or trust). An unknown user runs the same
 /// exchange against a mock verifier and gets the same 28P01 as a wrong password.
 awaitable<bool> Session::authenticate(std::vector<uint8_t>& in, std::string& greeting) {
+  if (cfg_->auth_type != config::AuthType::scram_sha_256) co_return true;
   const auto* user = cfg_->user(user_);
-  if (cfg_->auth_type == config::AuthType::scram_sha_256) {
-    std::string out;
-    out.reserve(256);  // holds the server-first message too (about 100 bytes): one allocation
-    protocol::Encoder(out).auth_sasl("SCRAM-SHA-256");
-    if (!co_await send(out)) co_return false;
-    std::optional<auth::ScramVerifier> verifier;
-    if (user && user->verifier) verifier = *user->verifier;
-    auth::ScramServer scram(std::move(verifier), user_, ctx_.runtime().mock_seed);
-    auto expect_password = [&](std::optional<std::pair<char, std::string>>& m) -> bool { return m && m->first == 'p'; };
+  std::string out;
+  out.reserve(256);  // holds the server-first message too (about 100 bytes): one allocation
+  protocol::Encoder(out).auth_sasl("SCRAM-SHA-256");
+  if (!co_await send(out)) co_return false;
+  auth::ScramServer scram(user && user->verifier ? &*user->verifier : nullptr, user_, ctx_.runtime().mock_seed);
+  std::optional<PgError> refused;
+  for (int step = 0; step < 2 && !refused; ++step) {
     auto m = co_await read_auth_message(in);
     if (!m) co_return false;
-    if (!expect_password(m)) {
-      co_await fatal(PgError::fatal(sqlstate::protocol_violation, "expected SASL response"));
-      co_return false;
-    }
-    auto init = protocol::parse_sasl_initial(m->second);
-    if (!init || init->mechanism != "SCRAM-SHA-256") {
-      co_await fatal(PgError::fatal(sqlstate::protocol_violation, "client selected an invalid SASL authentication mechanism"));
-      co_return false;
-    }
-    auto first = scram.handle_client_first(init->data);
-    if (!first) {
-      co_await fatal(first.error());
-      co_return false;
-    }
     out.clear();
-    protocol::Encoder(out).auth_sasl_continue(*first);
-    if (!co_await send(out)) co_return false;
-    m = co_await read_auth_message(in);
-    if (!m) co_return false;
-    if (!expect_password(m)) {
-      co_await fatal(PgError::fatal(sqlstate::protocol_violation, "expected SASL response"));
-      co_return false;
-    }
-    auto final_msg = scram.handle_client_final(m->second);
-    if (!final_msg) {
-      co_await fatal(final_msg.error());
-      co_return false;
-    }
-    // Held for the rest of the login's answer: the client wakes once, not twice.
-    protocol::Encoder(greeting).auth_sasl_final(*final_msg);
+    // The SASL final message is held for the rest of the login's answer: the client wakes once.
+    refused = sasl_step(scram, step, *m, step == 0 ? out : greeting);
+    if (!refused && step == 0 && !co_await send(out)) co_return false;
+  }
+  if (refused) {
+    co_await fatal(*refused);
+    co_return false;
   }
   co_return true;
+}
+
+/// One SASL message of the client's through the exchange (`step` 0: SASLInitialResponse, 1:
+/// SASLResponse): the answer encoded into `out`, or the error that ends the login.
+std::optional<PgError> Session::sasl_step(auth::ScramServer& scram, int step, const std::pair<char, std::string>& m,
+                                          std::string& out) {
+  if (m.first != 'p') return PgError::fatal(sqlstate::protocol_violation, "expected SASL response");
+  if (step == 0) {
+    auto init = protocol::parse_sasl_initial(m.second);
+    if (!init || init->mechanism != "SCRAM-SHA-256")
+      return PgError::fatal(sqlstate::protocol_violation, "client selected an invalid SASL authentication mechanism");
+    auto first = scram.handle_client_first(init->data);
+    if (!first) return first.take_error();
+    protocol::Encoder(out).auth_sasl_continue(*first);
+  } else {
+    auto final_msg = scram.handle_client_final(m.second);
+    if (!final_msg) return final_msg.take_error();
+    protocol::Encoder(out).auth_sasl_final(*final_msg);
+  }
+  return std::nullopt;
 }
 
 /// Finds the database and pool, learns the server's parameters if this pool has none yet, and
@@ -286,7 +289,6 @@ awaitable<bool> Session::attach_pool(std::string& greeting) {
       if (auto* app = find_param(wanted_, "application_name")) enc.parameter_status("application_name", *app);
     }
   }
-  key_pid_ = ctx_.register_session(shared_from_this());
   key_secret_ = 0;
   while (key_secret_ == 0) {
     auto r = auth::random_bytes(4);
@@ -318,6 +320,17 @@ void Session::kick(bool pump) {
 }
 
 void Session::check_idle(Clock::time_point now) {
+  if (!logged_in_) {
+    // Still logging in (last_activity_ is when it connected): past client_login_timeout its
+    // socket closes, which ends the login wherever it waits on the client.
+    if (cfg_->client_login_timeout > 0 && client_.is_open() &&
+        now - last_activity_ > std::chrono::duration<double>(cfg_->client_login_timeout)) {
+      KEEL_INFO(ids(), "closing: client_login_timeout ({}s) passed during login", cfg_->client_login_timeout);
+      error_code ec;
+      client_.close(ec);
+    }
+    return;
+  }
   if (!parked_ || idle_killed_) return;
   if (buffered_wait_ && !pump_writing_ && settled() && !park_next_ && now - last_activity_ > kParkAfter) {
     // Quiet for a while: wait without a buffer (an idle client holds none).

@@ -26,6 +26,13 @@
 #include "sql/param_sync.hpp"
 #include "sql/session_state.hpp"
 
+namespace keel::auth {
+class ScramServer;
+}
+namespace keel::protocol {
+struct StartupPacket;
+}
+
 namespace keel::session {
 
 using sql::ParamList;
@@ -71,8 +78,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // Phases.
   awaitable<void> run();
   awaitable<bool> startup(std::vector<uint8_t>& in);
+  std::optional<PgError> accept_startup(const protocol::StartupPacket& sp, std::string& first);
   /// `greeting`: what authentication still has to say (SASL final), sent with the login's answer.
   awaitable<bool> authenticate(std::vector<uint8_t>& in, std::string& greeting);
+  std::optional<PgError> sasl_step(auth::ScramServer& scram, int step, const std::pair<char, std::string>& m,
+                                   std::string& out);
   awaitable<bool> attach_pool(std::string& greeting);
   /// Serves the client until it leaves (false) or goes idle (true: park() next); `woken`: bytes
   /// are waiting (the park ended), read them before parking again.
@@ -118,6 +128,7 @@ class Session : public std::enable_shared_from_this<Session> {
   /// Sends `before` (if any) and the FATAL error in one write, and logs why the session ends.
   awaitable<void> fatal(const PgError& e, const std::string& before = {});
   awaitable<std::optional<std::pair<char, std::string>>> read_auth_message(std::vector<uint8_t>& in);
+  awaitable<bool> read_login(std::vector<uint8_t>& in);
 
   std::string ids() const;
 
@@ -181,6 +192,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool reader_done_ = false;  ///< the reader has ended: the pump may write to the server to reset it
   bool closing_ = false;      ///< the pump closed the client (server died)
   bool idle_killed_ = false;
+  bool logged_in_ = false;    ///< start-up and authentication are over (check_idle: client_login_timeout)
   bool parked_ = false;       ///< the reader waits for the client with no bytes buffered
   bool discard_until_sync_ = false;  ///< after an error in an extended exchange: skip to Sync
   bool buffered_wait_ = false;  ///< ... in a read that holds a buffer (busy clients)

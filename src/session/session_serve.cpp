@@ -75,12 +75,21 @@ awaitable<bool> Session::serve(std::vector<uint8_t>& leftover, bool woken) {
       r.wr -= r.rd;
       r.rd = r.fwd = 0;
     }
-    parked_ = buffered_wait_ = r.wr == 0 && r.cont == 0;
-    reading_ = true;
     bool force = std::exchange(kick_reader_, false);
-    auto [ec, n] = co_await net::async_read_edge(client_, asio::buffer(r.buf.data() + r.wr, BufferPool::kSize - r.wr),
-                                                 nothrow, force);
-    parked_ = buffered_wait_ = reading_ = false;
+    auto space = asio::buffer(r.buf.data() + r.wr, BufferPool::kSize - r.wr);
+    net::ReadNow got;
+    // Just unparked: the bytes that woke the reader are there. Read in place, they need no
+    // completion posted (and the scheduler no extra epoll poll). Only then: a client that keeps
+    // sending must not keep its worker from the other sessions.
+    if (woken) got = net::read_now(client_, space, std::exchange(force, false));
+    if (got.waits()) {
+      parked_ = buffered_wait_ = r.wr == 0 && r.cont == 0;
+      reading_ = true;
+      std::tie(got.ec, got.n) = co_await net::async_read_edge(client_, space, nothrow, force);
+      parked_ = buffered_wait_ = reading_ = false;
+    }
+    const error_code ec = got.ec;
+    const size_t n = got.n;
     check_reader_ = true;
     woken = false;
     if (ec == asio::error::operation_aborted && !closing_ && (park_next_ || idle_killed_ || kick_reader_)) {
@@ -146,7 +155,10 @@ void Session::park() {
   if (!pump_running_) scratch_.reset();
   parked_ = reading_ = true;
   bool force = std::exchange(kick_reader_, false);
-  net::async_wait_readable(client_, [self = shared_from_this()](error_code ec, std::size_t) {
+  // An edge wait: the epoll event for the client's next bytes ends it with no peek (serve() reads
+  // them). An edge whose bytes an earlier read took wakes it for nothing: the reader then waits
+  // with its buffer until the sweep parks it again.
+  net::async_wait_edge(client_, [self = shared_from_this()](error_code ec, std::size_t) {
     self->parked_ = self->reading_ = false;
     if (ec == asio::error::operation_aborted && self->kick_reader_ && !self->closing_) return self->park();
     asio::co_spawn(self->client_.get_executor(), [self, ec]() { return self->unpark(ec); }, asio::detached);

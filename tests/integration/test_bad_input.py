@@ -149,6 +149,27 @@ def test_connect_and_drop_storm(keel, bystander):
     assert raw_login(keel).scalar("select 1") == "1"
 
 
+def test_login_timeout_closes_slow_logins_only(start_keel):
+    """client_login_timeout: a client that stops during start-up or authentication is closed
+    (by the worker's sweep) once it has passed; a logged-in client idling as long is not."""
+    keel = start_keel({"keel": {"client_login_timeout": 1}})
+    bystander = connect(keel, autocommit=True)
+    idle = raw_login(keel)                      # logged in, then silent past the timeout
+    silent = raw(keel)                          # connects, sends nothing
+    after_ssl = raw(keel)
+    assert after_ssl.ssl_request() == b"N"      # then nothing
+    mid_auth = raw(keel)
+    mid_auth.send_startup()                     # then no SASL response
+    t, payload = mid_auth.read_msg(timeout=5)
+    assert t == "R" and struct.unpack("!i", payload[:4])[0] == 10  # AuthenticationSASL
+    for c in (silent, after_ssl, mid_auth):
+        expect_closed_quietly(c, timeout=5)
+    assert "client_login_timeout" in keel.log_text()
+    assert idle.scalar("select 'idle but logged in'") == "idle but logged in"
+    assert q1(bystander, "select 1") == 1
+    assert keel.alive()
+
+
 @startup_only
 def test_cancel_request_bad_length(keel, bystander):
     c = raw(keel)

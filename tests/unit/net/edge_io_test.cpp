@@ -1,0 +1,87 @@
+// net::read_now: the speculative read done in place. It takes bytes already there, says when a
+// socket is empty (and remembers it drained, so the next try costs no syscall), and keeps the
+// reactor's "drained" knowledge true, on a real loopback TCP connection.
+#include "net/edge_io.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace keel::net {
+namespace {
+
+#ifdef KEEL_EDGE_IO  // (other builds read with Asio's own ops: read_now always waits)
+
+class ReadNowLoopback : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Acceptor acc(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    peer.connect(acc.local_endpoint());
+    acc.accept(s);
+    enable_inq(s);
+  }
+  void say(const std::string& text) { asio::write(peer, asio::buffer(text)); }
+  std::string take(size_t room, bool force = false) {
+    buf.assign(room, '\0');
+    got = read_now(s, asio::buffer(buf), force);
+    return got.ec ? std::string() : buf.substr(0, got.n);
+  }
+
+  asio::io_context io{1};
+  tcp::socket peer{io};
+  Socket s{io};
+  std::string buf;
+  net::ReadNow got;
+};
+
+TEST_F(ReadNowLoopback, TakesBytesAlreadyThereAndKnowsWhenItTookThemAll) {
+  say("hello");
+  EXPECT_EQ(take(512), "hello");
+  EXPECT_FALSE(may_be_readable(s)) << "TCP_INQ said nothing more is queued";
+}
+
+TEST_F(ReadNowLoopback, ASmallBufferLeavesTheSocketReadable) {
+  say("0123456789");
+  EXPECT_EQ(take(4), "0123");
+  EXPECT_TRUE(may_be_readable(s));
+  EXPECT_EQ(take(4), "4567");
+  EXPECT_EQ(take(4), "89");
+  EXPECT_FALSE(may_be_readable(s));
+}
+
+TEST_F(ReadNowLoopback, AnEmptySocketWaitsAndIsKnownDrainedUntilAnEdgeOrAForcedRead) {
+  EXPECT_EQ(take(512), "");
+  EXPECT_TRUE(got.waits());
+  EXPECT_FALSE(may_be_readable(s));
+  say("late");
+  EXPECT_EQ(take(512), "");  // no syscall: the reactor has reported no edge since
+  EXPECT_TRUE(got.waits());
+  EXPECT_EQ(take(512, /*force=*/true), "late");
+  EXPECT_FALSE(got.waits());
+}
+
+TEST_F(ReadNowLoopback, AnAsyncReadAfterAWaitCompletesOnTheNextEdge) {
+  EXPECT_EQ(take(512), "");
+  std::string into(512, '\0');
+  error_code ec = asio::error::would_block;
+  size_t n = 0;
+  async_read_edge(s, asio::buffer(into), [&](error_code e, size_t k) { ec = e, n = k; });
+  io.poll();
+  EXPECT_EQ(ec, asio::error::would_block) << "nothing to read yet";
+  say("edge");
+  io.run_for(std::chrono::seconds(5));
+  EXPECT_FALSE(ec);
+  EXPECT_EQ(into.substr(0, n), "edge");
+}
+
+TEST_F(ReadNowLoopback, EndOfFileIsAnError) {
+  peer.shutdown(tcp::socket::shutdown_send);
+  take(512);
+  EXPECT_EQ(got.ec, asio::error::eof);
+  EXPECT_FALSE(got.waits());
+}
+
+#endif
+
+}  // namespace
+}  // namespace keel::net
