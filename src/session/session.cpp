@@ -41,8 +41,10 @@ void Session::start() {
 }
 
 awaitable<bool> Session::send(const std::string& bytes) {
-  error_code ec = co_await net::write_all(client_, asio::buffer(bytes));
-  co_return !ec;
+  // net::write_all's steps in place: one coroutine frame per send, not two.
+  net::WriteNow w = net::write_now(client_, asio::buffer(bytes));
+  if (!w.finished()) w.ec = co_await net::write_rest(client_, asio::buffer(bytes), w);
+  co_return !w.ec;
 }
 
 awaitable<void> Session::fatal(const PgError& e, const std::string& before) {
