@@ -29,7 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)keel::protocol::is_frontend_type(f.type);
       if (f.type == 'p') {
         if (auto s = keel::protocol::parse_sasl_initial(body)) {
-          keel::auth::ScramServer server(verifier(), "u", "seed", "servernonce");
+          keel::auth::ScramServer server(&verifier(), "u", "seed", "servernonce");
           if (auto first = server.handle_client_first(s->data); first.ok())
             (void)server.handle_client_final(body);
         }
