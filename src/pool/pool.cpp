@@ -3,10 +3,15 @@
 #include <algorithm>
 
 #include "core/log.hpp"
+#include "net/deadline.hpp"
 #include "net/edge_io.hpp"
 #include "protocol/encoder.hpp"
 
 namespace keel::pool {
+
+namespace {
+constexpr auto kCloseWait = std::chrono::seconds(2);  ///< for a closed server connection's EOF
+}  // namespace
 
 bool PoolShared::try_reserve() {
   int cur = open.load(std::memory_order_relaxed);
@@ -178,11 +183,28 @@ void Pool::discard(ServerConnPtr c) {
 }
 
 void Pool::close_conn(ServerConnPtr c) {
-  error_code ec;
-  c->sock.close(ec);
-  c.reset();
-  give_slot_back();
+  // Terminate, and keep the slot until PostgreSQL has closed its side. A backend leaves
+  // pg_stat_activity and max_connections before its socket closes, so the connection opened next
+  // for this slot (often at once, on another worker) never makes PostgreSQL count pool_size + 1.
+  // A server that does not close in time is cut off.
+  static constexpr uint8_t kTerminate[] = {'X', 0, 0, 0, 4};
+  (void)net::write_now(c->sock, asio::buffer(kTerminate));
   update_gauges();
+  asio::co_spawn(ex_, [this, c = std::move(c)]() mutable -> awaitable<void> {
+    {
+      net::DeadlineGuard cut_off(c->sock, Clock::now() + kCloseWait);
+      uint8_t sink[256];
+      for (;;) {
+        auto [ec, n] = co_await c->sock.async_read_some(asio::buffer(sink), nothrow);
+        if (ec) break;  // EOF: the backend is gone
+      }
+    }
+    error_code ec;
+    c->sock.close(ec);
+    c.reset();
+    give_slot_back();
+    update_gauges();
+  }, asio::detached);
 }
 
 void Pool::give_slot_back() {

@@ -348,3 +348,20 @@ def test_replica_database(start_keel, replica):
         q1(conn, "update pgbench_branches set bbalance = bbalance returning 1")
     assert ei.value.pgcode == "25006"
     assert q1(connect(k, autocommit=True), "select pg_is_in_recovery()") is False
+
+
+def test_pool_size_holds_as_postgresql_counts_it(start_keel, pg):
+    """A server connection that moves between workers (closed on one so the other can open one)
+    is gone from PostgreSQL before its replacement logs in: PostgreSQL never counts more than
+    pool_size backends for the pool, which matters when pool_size is sized to max_connections."""
+    k = start_keel({"keel": {"workers": 2}, "pool": {"pool_size": 1}})
+    conns = [connect(k, autocommit=True) for _ in range(8)]  # spread over both workers
+    pids = set()
+    with ConnSampler(pg, interval=0.001) as sampler:
+        for _ in range(6):
+            for c in conns:
+                pids.add(q1(c, "select pg_backend_pid()"))
+    assert len(pids) > 1, "the connection never moved between workers: nothing was tested"
+    assert sampler.max == 1, f"PostgreSQL counted {sampler.max} backends for a pool of 1"
+    for c in conns:
+        c.close()
