@@ -107,8 +107,8 @@ std::string ScramVerifier::to_string() const {
 
 ScramServer::ScramServer(const ScramVerifier* verifier, std::string_view user, std::string_view mock_seed,
                          std::string server_nonce)
-    : real_(verifier != nullptr), v_(verifier ? verifier : &mock_), user_(user), nonce_(std::move(server_nonce)) {
-  if (!real_) {
+    : v_(verifier ? verifier : &mock_), user_(user), nonce_(std::move(server_nonce)) {
+  if (!verifier) {
     // A stable fake salt per user, so probing cannot tell unknown users from known ones.
     Digest seed = hmac_sha256(mock_seed, user);
     mock_.iterations = 4096;
@@ -160,7 +160,7 @@ Result<std::string> ScramServer::handle_client_final(std::string_view msg) {
   Digest client_signature = hmac_sha256(v_->stored_key, auth_message);
   Digest client_key = xor_digest(proof, client_signature);
   bool good = constant_time_equal(as_view(sha256(as_view(client_key))), as_view(v_->stored_key));
-  if (!good || !real_) return failed();
+  if (!good || v_ == &mock_) return failed();
   return "v=" + base64_encode(as_view(hmac_sha256(v_->server_key, auth_message)));
 }
 

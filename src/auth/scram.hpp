@@ -41,9 +41,8 @@ class ScramServer {
   Result<std::string> handle_client_final(std::string_view msg);
 
  private:
-  bool real_;
   ScramVerifier mock_;      ///< an unknown user's
-  const ScramVerifier* v_;  ///< the verifier in use: the given one or mock_
+  const ScramVerifier* v_;  ///< the verifier in use: the given one, or &mock_ for an unknown user
   std::string user_;
   std::string nonce_;
   std::string client_first_bare_, server_first_, gs2_header_;

@@ -187,8 +187,12 @@ void Pool::close_conn(ServerConnPtr c) {
   // pg_stat_activity and max_connections before its socket closes, so the connection opened next
   // for this slot (often at once, on another worker) never makes PostgreSQL count pool_size + 1.
   // A server that does not close in time is cut off.
-  static constexpr uint8_t kTerminate[] = {'X', 0, 0, 0, 4};
-  (void)net::write_now(c->sock, asio::buffer(kTerminate));
+  static const std::string terminate = [] {
+    std::string t;
+    protocol::Encoder(t).terminate();
+    return t;
+  }();
+  (void)net::write_now(c->sock, asio::buffer(terminate));
   update_gauges();
   asio::co_spawn(ex_, [this, c = std::move(c)]() mutable -> awaitable<void> {
     {
