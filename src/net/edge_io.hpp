@@ -22,6 +22,7 @@
 // drained, it peeks one byte, so bytes or EOF complete it and stay for the read that follows.
 // read_now() is the speculative read done in place: bytes already there are taken without
 // suspending, where a completed op would be posted and cost the scheduler one more epoll poll.
+// Sessions use it right after an edge wait (or a park) ends, when the bytes are known there.
 // The ops reach into Asio's reactor (boost/asio/detail), pinned here to Boost 1.81's epoll
 // reactor; any other build uses the plain socket ops, minus the saving.
 //

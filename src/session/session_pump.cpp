@@ -99,6 +99,7 @@ awaitable<void> Session::pump() {
   auto& edited = scratch_->out;
   auto& before = scratch_->before;
   auto& after = scratch_->after;
+  bool woke = false;  // an edge wait just ended: the bytes that ended it are there
   for (;;) {
     if (client_gone_ && reader_done_) {
       if (settled() && wr == 0) break;
@@ -118,14 +119,24 @@ awaitable<void> Session::pump() {
       pump_reading_ = false;
       if (ec == asio::error::operation_aborted && (client_gone_ || kick_pump_) && server_->sock.is_open()) continue;
       if (ec) { server_dead = true; break; }
+      woke = true;
     }
     if (!buf) buf = buffers.get();
     fresh = false;
-    pump_reading_ = true;
     bool force = std::exchange(kick_pump_, false);
-    auto [ec, n] = co_await net::async_read_edge(server_->sock, asio::buffer(buf.data() + wr, BufferPool::kSize - wr),
-                                                 nothrow, force);
-    pump_reading_ = false;
+    auto space = asio::buffer(buf.data() + wr, BufferPool::kSize - wr);
+    net::ReadNow got;
+    // After an edge wait, read in place: a read op started now would complete at once, through a
+    // posted handler and one more epoll poll of the scheduler (once per statement of a
+    // transaction). The wait suspended, so the pump does not keep its worker from others.
+    if (std::exchange(woke, false)) got = net::read_now(server_->sock, space, std::exchange(force, false));
+    if (got.waits()) {
+      pump_reading_ = true;
+      std::tie(got.ec, got.n) = co_await net::async_read_edge(server_->sock, space, nothrow, force);
+      pump_reading_ = false;
+    }
+    const error_code ec = got.ec;
+    const size_t n = got.n;
     check_pump_ = true;
     if (ec == asio::error::operation_aborted && (client_gone_ || kick_pump_) && server_->sock.is_open()) continue;
     if (ec) { server_dead = true; break; }
