@@ -125,7 +125,6 @@ awaitable<Result<ServerConnPtr>> connect_server(const ServerTarget& t) {
   if (cec) co_return conn_error("could not connect to server " + t.host + ":" + std::to_string(t.port) + ": " + cec.message());
   c->endpoint = ep;
   c->sock.set_option(tcp::no_delay(true), ec);
-  net::enable_inq(c->sock);
   std::string out;
   protocol::Encoder(out).startup({{"user", t.user}, {"database", t.dbname}});
   if (auto st = co_await write_all(c->sock, out); !st) co_return st.take_error();

@@ -79,8 +79,10 @@ void Session::on_server_message(char type, const uint8_t* body, uint32_t len) {
       break;
     case 'E':
       error_z_ = zs_ + 1;
-      if (auto e = protocol::parse_error({reinterpret_cast<const char*>(body), len}); e && e->is_fatal())
+      if (auto e = protocol::parse_error({reinterpret_cast<const char*>(body), len}); e && e->is_fatal()) {
         server_fatal_seen_ = true;
+        kick_pump_ = true;  // its FIN may have come with it (no later edge): the next read looks
+      }
       break;
     default:
       break;

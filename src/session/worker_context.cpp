@@ -48,7 +48,6 @@ awaitable<void> WorkerContext::accept_loop() {
     }
     error_code oec;
     sock.set_option(tcp::no_delay(true), oec);
-    net::enable_inq(sock);
     rt_.clients.fetch_add(1, std::memory_order_relaxed);
     std::make_shared<Session>(*this, std::move(sock))->start();
   }
@@ -75,8 +74,8 @@ awaitable<void> WorkerContext::sweep_loop() {
         it = sessions_.erase(it);
       }
     }
-    // One poll() for all of them (see net/edge_io.hpp): a reset that came with the last bytes
-    // read raises no epoll edge; kick the wait on it so it reads and sees the reset.
+    // One poll() for all of them (see net/edge_io.hpp): a FIN or a reset that came with the
+    // last bytes read raises no epoll edge; kick the wait on it so it reads and sees the end.
     if (!polls_.empty() && ::poll(polls_.data(), polls_.size(), 0) > 0) {
       for (size_t i = 0; i < polls_.size(); ++i)
         if (polls_[i].revents & (POLLERR | POLLHUP | POLLRDHUP)) polled_[i].first->kick(polled_[i].second);

@@ -228,9 +228,13 @@ def _cl_active(admin):
 
 @pytest.mark.parametrize("pool_mode", MODES)
 @pytest.mark.parametrize("tail", ["partial", "query", "query+partial"])
-def test_client_reset_right_after_bytes(start_keel, pool_mode, tail):
-    """A client that sends bytes and resets at once (both reach keel before it reads them):
-    its session ends promptly, whatever the bytes were, and the pool serves others."""
+@pytest.mark.parametrize("end", ["reset", "fin"])
+def test_client_leaves_right_after_bytes(start_keel, pool_mode, tail, end):
+    """A client that sends bytes and leaves at once, with a reset or with its FIN in the same
+    segment as the bytes: one epoll event brings both and none comes later. keel's read takes
+    the bytes (fewer than it asked for: the socket counts as drained), so only the sweep's poll
+    (POLLERR/POLLHUP, POLLRDHUP) tells it the client left. Its session must still end promptly,
+    whatever the bytes were, and the pool serve others."""
     k = start_keel({"pool": {"pool_size": 2}}, pool_mode=pool_mode)
     admin = raw_login(k, database="keel")
     body = {"partial": Q("select 1")[:3],
@@ -239,8 +243,16 @@ def test_client_reset_right_after_bytes(start_keel, pool_mode, tail):
     clients = [raw_login(k) for _ in range(8)]
     wait_until(lambda: _cl_active(admin) == 8, 5, desc="8 clients counted")
     for c in clients:
-        c.send(body)
-        c.close(abort=True)
-    wait_until(lambda: _cl_active(admin) == 0, 5, desc="sessions of reset clients end")
+        if end == "reset":
+            c.send(body)
+            c.close(abort=True)
+        else:
+            c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)  # hold the bytes ...
+            c.send(body)
+            c.sock.shutdown(socket.SHUT_WR)  # ... so the FIN leaves with them
+    if end == "fin":
+        for c in clients:
+            c.expect_closed(timeout=5)
+    wait_until(lambda: _cl_active(admin) == 0, 5, desc="sessions of the clients that left end")
     assert raw_login(k).scalar("select 'still serving'") == "still serving"
     assert k.alive()

@@ -4,6 +4,7 @@
 #include "net/edge_io.hpp"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 
 #include <string>
 
@@ -18,7 +19,6 @@ class ReadNowLoopback : public ::testing::Test {
     Acceptor acc(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     peer.connect(acc.local_endpoint());
     acc.accept(s);
-    enable_inq(s);
   }
   void say(const std::string& text) { asio::write(peer, asio::buffer(text)); }
   std::string take(size_t room, bool force = false) {
@@ -37,7 +37,7 @@ class ReadNowLoopback : public ::testing::Test {
 TEST_F(ReadNowLoopback, TakesBytesAlreadyThereAndKnowsWhenItTookThemAll) {
   say("hello");
   EXPECT_EQ(take(512), "hello");
-  EXPECT_FALSE(may_be_readable(s)) << "TCP_INQ said nothing more is queued";
+  EXPECT_FALSE(may_be_readable(s)) << "fewer bytes than asked: nothing more is queued";
 }
 
 TEST_F(ReadNowLoopback, ASmallBufferLeavesTheSocketReadable) {
@@ -79,6 +79,35 @@ TEST_F(ReadNowLoopback, EndOfFileIsAnError) {
   take(512);
   EXPECT_EQ(got.ec, asio::error::eof);
   EXPECT_FALSE(got.waits());
+}
+
+// A FIN that came with the last bytes read raises no later epoll edge: only a poll shows it
+// (the worker's sweep polls for it), and a forced read then sees the end.
+TEST_F(ReadNowLoopback, AFinThatCameWithTheLastBytesShowsToPollAndToAForcedRead) {
+  say("bye");
+  peer.shutdown(tcp::socket::shutdown_send);
+  EXPECT_EQ(take(512), "bye");
+  EXPECT_FALSE(may_be_readable(s)) << "fewer bytes than asked: taken as drained";
+  pollfd p{s.native_handle(), POLLRDHUP, 0};
+  ASSERT_EQ(::poll(&p, 1, 0), 1);
+  EXPECT_TRUE(p.revents & POLLRDHUP);
+  take(512, /*force=*/true);
+  EXPECT_EQ(got.ec, asio::error::eof);
+}
+
+// A kicked (forced) edge wait that peeks the end leaves the socket readable: the unforced read
+// that follows it tries recv() and sees EOF instead of waiting for an edge that never comes.
+TEST_F(ReadNowLoopback, AForcedEdgeWaitThatFindsTheEndLeavesItToTheNextRead) {
+  say("bye");
+  peer.shutdown(tcp::socket::shutdown_send);
+  EXPECT_EQ(take(512), "bye");
+  error_code ec = asio::error::would_block;
+  async_wait_edge(s, [&](error_code e, size_t) { ec = e; }, /*force=*/true);
+  io.poll();
+  EXPECT_FALSE(ec) << "the peek found the end: the wait is over";
+  EXPECT_TRUE(may_be_readable(s));
+  take(512);
+  EXPECT_EQ(got.ec, asio::error::eof);
 }
 
 #endif
