@@ -1,5 +1,6 @@
 // Per-message costs on keel's hot path, without sockets: framing a batch of server bytes, the
-// prepared-statement bookkeeping of one extended-query transaction, renaming a Bind.
+// prepared-statement bookkeeping of one extended-query transaction, renaming a Bind, the look at
+// a simple query's text for session state.
 #include <benchmark/benchmark.h>
 
 #include <string>
@@ -7,6 +8,7 @@
 #include "prepared/rewrite.hpp"
 #include "protocol/encoder.hpp"
 #include "protocol/frame.hpp"
+#include "sql/session_state.hpp"
 
 namespace {
 
@@ -108,5 +110,22 @@ void BM_ExtendedTransaction(benchmark::State& st) {
   }
 }
 BENCHMARK(BM_ExtendedTransaction);
+
+/// The session-state prefilter over the statements of one pgbench tpcb-like transaction, as simple
+/// queries carry them (literals differ each time, so StatementFilter's memory never hits).
+void BM_SessionStatePrefilterTpcb(benchmark::State& st) {
+  const std::string stmts[] = {
+      "BEGIN;",
+      "UPDATE pgbench_accounts SET abalance = abalance + -4321 WHERE aid = 1234567;",
+      "SELECT abalance FROM pgbench_accounts WHERE aid = 1234567;",
+      "UPDATE pgbench_tellers SET tbalance = tbalance + -4321 WHERE tid = 123;",
+      "UPDATE pgbench_branches SET bbalance = bbalance + -4321 WHERE bid = 12;",
+      "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (123, 12, 1234567, -4321, "
+      "CURRENT_TIMESTAMP);",
+      "END;"};
+  for (auto _ : st)
+    for (auto& q : stmts) benchmark::DoNotOptimize(sql::may_touch_session_state(q));
+}
+BENCHMARK(BM_SessionStatePrefilterTpcb);
 
 }  // namespace
