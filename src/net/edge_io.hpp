@@ -18,7 +18,8 @@
 // read (poll(), all at once, in the worker's sweep) and kick a wait whose socket shows an error
 // or hangup (POLLRDHUP: the peer's FIN): the kicked read is forced to try recv() and so sees the
 // end. Where the bytes announce the end (a server's FATAL error), the session forces its next
-// read itself.
+// read itself, and gives no such connection back to the pool; the pool's sweep polls its idle
+// connections for a FIN (peer_closed()), as says_something() cannot see one that came early.
 //
 // The edge wait (the pump's, between a transaction's statements, and a parked client's) takes
 // the next epoll event for its socket and costs no syscall; started on a socket not known
@@ -34,6 +35,7 @@
 //
 // write_all() is the write side: one non-blocking sendmsg, async only for what it leaves.
 #include <netinet/in.h>
+#include <poll.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -305,6 +307,13 @@ auto async_wait_edge(Socket& s, Token&& token, bool = false) {
   return s.async_receive(asio::null_buffers(), std::forward<Token>(token));
 }
 #endif
+
+/// True when the peer has closed its side (its FIN came) or the socket has an error: one poll(),
+/// no read. For a FIN that came with the last bytes read, which no epoll edge announces.
+inline bool peer_closed(Socket& s) {
+  pollfd p{s.native_handle(), POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
 
 /// A socket that should be silent (an idle server connection): true when it has bytes, EOF or
 /// an error, which means it is closing. Costs no syscall while the reactor knows it quiet; else

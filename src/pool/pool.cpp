@@ -302,7 +302,8 @@ void Pool::maintain(Clock::time_point now) {
                     local_total() > my_min_share();
     // An idle server connection should say nothing: one that did is closing (no syscall for
     // the quiet ones, see net::says_something). Found here within a sweep, or when next lent.
-    bool closing = net::says_something(c.sock);
+    // A FIN that came with the last bytes read raises no edge: the sweep also polls for it.
+    bool closing = net::says_something(c.sock) || net::peer_closed(c.sock);
     if (closing || too_idle || expired(c, now)) {
       ServerConnPtr victim = std::move(idle_[i]);
       idle_.erase(idle_.begin() + long(i));

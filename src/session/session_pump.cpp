@@ -240,7 +240,10 @@ awaitable<void> Session::pump() {
         exchange_.clear();
         server_->statements.clear();
       }
-      pool_->release(std::move(server_));
+      // A FATAL that came with the transaction's end (a terminated backend, a server shutting
+      // down): the server is closing this connection, which must not be lent again.
+      if (std::exchange(server_fatal_seen_, false)) pool_->discard(std::move(server_));
+      else pool_->release(std::move(server_));
       pump_running_ = false;
       pump_signal_.notify();
       // Stay for the client's next transaction (attach() hands it over): no new coroutine per

@@ -355,7 +355,20 @@ def test_pool_size_holds_as_postgresql_counts_it(start_keel, pg):
     is gone from PostgreSQL before its replacement logs in: PostgreSQL never counts more than
     pool_size backends for the pool, which matters when pool_size is sized to max_connections."""
     k = start_keel({"keel": {"workers": 2}, "pool": {"pool_size": 1}})
-    conns = [connect(k, autocommit=True) for _ in range(8)]  # spread over both workers
+    # Four clients on each worker (the kernel spreads connections by hash; keel's BackendKeyData
+    # pid carries the worker in bits 22 and up).
+    by_worker = {0: [], 1: []}
+    for _ in range(64):
+        c = connect(k, autocommit=True)
+        w = (c.get_backend_pid() >> 22) & 0xff
+        if len(by_worker[w]) < 4:
+            by_worker[w].append(c)
+        else:
+            c.close()
+        if all(len(v) == 4 for v in by_worker.values()):
+            break
+    assert all(len(v) == 4 for v in by_worker.values()), "clients did not reach both workers"
+    conns = [c for pair in zip(by_worker[0], by_worker[1]) for c in pair]  # alternate workers
     pids = set()
     with ConnSampler(pg, interval=0.001) as sampler:
         for _ in range(6):
