@@ -35,8 +35,8 @@
 //
 // write_all() is the write side: one non-blocking sendmsg, async only for what it leaves.
 #include <netinet/in.h>
-#include <poll.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>

@@ -242,8 +242,12 @@ awaitable<void> Session::pump() {
       }
       // A FATAL that came with the transaction's end (a terminated backend, a server shutting
       // down): the server is closing this connection, which must not be lent again.
-      if (std::exchange(server_fatal_seen_, false)) pool_->discard(std::move(server_));
-      else pool_->release(std::move(server_));
+      if (std::exchange(server_fatal_seen_, false)) {
+        kick_pump_ = false;  // (set for this connection's end, not the next one's first read)
+        pool_->discard(std::move(server_));
+      } else {
+        pool_->release(std::move(server_));
+      }
       pump_running_ = false;
       pump_signal_.notify();
       // Stay for the client's next transaction (attach() hands it over): no new coroutine per
