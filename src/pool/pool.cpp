@@ -198,8 +198,9 @@ void Pool::close_conn(ServerConnPtr c) {
     {
       net::DeadlineGuard cut_off(c->sock, Clock::now() + kCloseWait);
       uint8_t sink[256];
-      for (;;) {
-        auto [ec, n] = co_await c->sock.async_read_some(asio::buffer(sink), nothrow);
+      // The first read is forced: a FIN that came with the last bytes read raised no edge.
+      for (bool first = true;; first = false) {
+        auto [ec, n] = co_await net::async_read_edge(c->sock, asio::buffer(sink), nothrow, first);
         if (ec) break;  // EOF: the backend is gone
       }
     }
