@@ -308,11 +308,15 @@ auto async_wait_edge(Socket& s, Token&& token, bool = false) {
 }
 #endif
 
-/// True when the peer has closed its side (its FIN came) or the socket has an error: one poll(),
-/// no read. For a FIN that came with the last bytes read, which no epoll edge announces.
+/// What poll() (asked for POLLRDHUP) reports for a socket whose peer has closed its side (its FIN
+/// came) or that has an error: the end a FIN or reset that came with the last bytes read raises
+/// no epoll edge for. The worker's sweep polls waiting sessions' sockets for it in one call.
+inline bool shows_end(short revents) { return revents & (POLLRDHUP | POLLHUP | POLLERR); }
+
+/// shows_end() for one socket: one poll(), no read.
 inline bool peer_closed(Socket& s) {
   pollfd p{s.native_handle(), POLLRDHUP, 0};
-  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+  return ::poll(&p, 1, 0) > 0 && shows_end(p.revents);
 }
 
 /// A socket that should be silent (an idle server connection): true when it has bytes, EOF or

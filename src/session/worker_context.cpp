@@ -78,7 +78,7 @@ awaitable<void> WorkerContext::sweep_loop() {
     // last bytes read raises no epoll edge; kick the wait on it so it reads and sees the end.
     if (!polls_.empty() && ::poll(polls_.data(), polls_.size(), 0) > 0) {
       for (size_t i = 0; i < polls_.size(); ++i)
-        if (polls_[i].revents & (POLLERR | POLLHUP | POLLRDHUP)) polled_[i].first->kick(polled_[i].second);
+        if (net::shows_end(polls_[i].revents)) polled_[i].first->kick(polled_[i].second);
     }
     polled_.clear();
   }
