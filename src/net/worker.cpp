@@ -28,10 +28,12 @@ Acceptor open_listener(asio::io_context& io, const std::string& host, uint16_t p
   Acceptor acc(io);
   acc.open(ep.protocol());
   acc.set_option(Acceptor::reuse_address(true));
+  acc.set_option(tcp::no_delay(true));  // accepted sockets inherit it (see net::accept_now)
   int one = 1;
   ::setsockopt(acc.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   acc.bind(ep);
   acc.listen(4096);
+  acc.non_blocking(true);  // net::accept_now never waits
   return acc;
 }
 

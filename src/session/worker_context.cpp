@@ -9,6 +9,7 @@ namespace keel::session {
 
 namespace {
 constexpr auto kSweepInterval = std::chrono::milliseconds(250);
+constexpr int kAcceptBatch = 32;  // connections accepted before the accept loop yields
 // A keel cancel key's pid: bit 30 set, worker id in bits 22..29, a per-worker counter below.
 constexpr int kWorkerShift = 22;
 constexpr uint32_t kCounterMask = (1u << kWorkerShift) - 1;
@@ -37,19 +38,33 @@ void WorkerContext::start() {
 }
 
 awaitable<void> WorkerContext::accept_loop() {
+  const tcp protocol = acceptor_->local_endpoint().protocol();
+  int in_a_row = 0;
   for (;;) {
-    auto [ec, sock] = co_await acceptor_->async_accept(nothrow);
-    if (ec) {
-      if (ec == asio::error::operation_aborted || !acceptor_->is_open()) co_return;
-      KEEL_WARN(fmt::format("w{}", id()), "accept failed: {}", ec.message());
-      Timer t(w_.io(), std::chrono::milliseconds(50));  // e.g. EMFILE: back off
-      co_await t.async_wait(nothrow);
+    Socket sock(w_.io());
+    error_code ec;
+    if (net::accept_now(*acceptor_, protocol, sock, ec)) {
+      rt_.clients.fetch_add(1, std::memory_order_relaxed);
+      std::make_shared<Session>(*this, std::move(sock))->start();
+      // A burst of connections: let the sessions just started run between batches.
+      if (++in_a_row == kAcceptBatch) {
+        in_a_row = 0;
+        co_await asio::post(w_.io(), asio::use_awaitable_t<Executor>());
+      }
       continue;
     }
-    error_code oec;
-    sock.set_option(tcp::no_delay(true), oec);
-    rt_.clients.fetch_add(1, std::memory_order_relaxed);
-    std::make_shared<Session>(*this, std::move(sock))->start();
+    in_a_row = 0;
+    if (ec == asio::error::would_block) {
+      error_code wec = co_await net::wait_acceptable(*acceptor_);
+      if (wec && (wec == asio::error::operation_aborted || !acceptor_->is_open())) co_return;
+      continue;
+    }
+    if (!acceptor_->is_open()) co_return;
+    // The client gave up while queued: nothing to do.
+    if (ec == asio::error::connection_aborted || ec.value() == EPROTO) continue;
+    KEEL_WARN(fmt::format("w{}", id()), "accept failed: {}", ec.message());
+    Timer t(w_.io(), std::chrono::milliseconds(50));  // e.g. EMFILE: back off
+    co_await t.async_wait(nothrow);
   }
 }
 

@@ -1,14 +1,71 @@
 // net::read_now: the speculative read done in place. It takes bytes already there, says when a
 // socket is empty (and remembers it drained, so the next try costs no syscall), and keeps the
-// reactor's "drained" knowledge true, on a real loopback TCP connection.
+// reactor's "drained" knowledge true, on a real loopback TCP connection. net::accept_now: the
+// accept that leaves nothing to set on the new socket.
 #include "net/edge_io.hpp"
+
+#include <fcntl.h>
 
 #include <gtest/gtest.h>
 
 #include <string>
 
+#include <boost/asio/read.hpp>
+
+#include "net/worker.hpp"
+
 namespace keel::net {
 namespace {
+
+// net::accept_now: each pending connection comes out non-blocking, close-on-exec and with
+// TCP_NODELAY (inherited from open_listener's socket), with no syscall after accept4(); then
+// would_block, and a connection that comes later completes wait_acceptable().
+TEST(AcceptNow, TakesPendingConnectionsReadyForUseThenSaysNoneIsLeft) {
+  asio::io_context io{1};
+  Acceptor acc = open_listener(io, "127.0.0.1", 0);
+  ASSERT_TRUE(acc.non_blocking()) << "accept_now must never wait";
+  const tcp protocol = acc.local_endpoint().protocol();
+  error_code ec;
+  Socket none(io);
+  EXPECT_FALSE(accept_now(acc, protocol, none, ec));
+  EXPECT_EQ(ec, asio::error::would_block);
+
+  tcp::socket c1(io), c2(io);
+  c1.connect(acc.local_endpoint());
+  c2.connect(acc.local_endpoint());
+  for (int i = 0; i < 2; ++i) {
+    Socket s(io);
+    ASSERT_TRUE(accept_now(acc, protocol, s, ec)) << ec.message();
+    EXPECT_TRUE(::fcntl(s.native_handle(), F_GETFL) & O_NONBLOCK);
+    EXPECT_TRUE(::fcntl(s.native_handle(), F_GETFD) & FD_CLOEXEC);
+    tcp::no_delay nd;
+    s.get_option(nd);
+    EXPECT_TRUE(nd.value()) << "inherited from the listener";
+#ifdef KEEL_EDGE_IO
+    auto state = edge::SocketAccess::io(s).get_implementation().state_;
+    EXPECT_TRUE(state & edge::ad::socket_ops::internal_non_blocking) << "Asio sets nothing more";
+    EXPECT_FALSE(state & edge::ad::socket_ops::possible_dup) << "closing it needs no epoll_ctl(DEL)";
+#endif
+    // Usable as any accepted socket: bytes both ways.
+    asio::write(s, asio::buffer(std::string("hi")));
+    char got[2];
+    asio::read(i == 0 ? c1 : c2, asio::buffer(got));
+    EXPECT_EQ(std::string(got, 2), "hi");
+  }
+  EXPECT_FALSE(accept_now(acc, protocol, none, ec));
+  EXPECT_EQ(ec, asio::error::would_block);
+
+  error_code wec = asio::error::would_block;
+  asio::co_spawn(io, [&]() -> awaitable<void> { wec = co_await wait_acceptable(acc); }, asio::detached);
+  io.poll();
+  EXPECT_EQ(wec, asio::error::would_block) << "nothing pending: the wait waits";
+  tcp::socket c3(io);
+  c3.connect(acc.local_endpoint());
+  io.run_one_for(std::chrono::seconds(2));
+  EXPECT_FALSE(wec);
+  Socket s3(io);
+  EXPECT_TRUE(accept_now(acc, protocol, s3, ec)) << ec.message();
+}
 
 #ifdef KEEL_EDGE_IO  // (other builds read with Asio's own ops: read_now always waits)
 
