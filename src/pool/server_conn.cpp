@@ -38,10 +38,13 @@ awaitable<Result<MessageIn>> read_message(Socket& s, std::string& buf) {
       co_return m;
     }
     if (f.kind != protocol::Frame::Kind::need_more) co_return conn_error("invalid message from server");
-    char tmp[8192];
-    auto [ec, n] = co_await s.async_read_some(asio::buffer(tmp), nothrow);
+    // Read into buf's tail: an 8-KiB array here would sit in this coroutine's frame, malloc'ed
+    // for every message (too big for Asio's frame recycling).
+    const size_t had = buf.size();
+    buf.resize(had + 8192);
+    auto [ec, n] = co_await s.async_read_some(asio::buffer(buf.data() + had, 8192), nothrow);
+    buf.resize(had + (ec ? 0 : n));
     if (ec) co_return conn_error("server closed the connection: " + ec.message());
-    buf.append(tmp, n);
   }
 }
 

@@ -66,7 +66,9 @@ struct Verdict {
 
 class Exchange {
  public:
-  explicit Exchange(ClientStatements& client) : client_(&client) {}
+  explicit Exchange(ClientStatements& client) : client_(&client) {
+    entries_.reserve(8);  // an extended-protocol round (Parse Bind Describe Execute Sync) fits
+  }
 
   void push(Expect k) {
     entries_.emplace_back();

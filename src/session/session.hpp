@@ -119,6 +119,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Server helpers (pump).
   awaitable<void> finish_pump(bool server_dead);
   awaitable<bool> start_drain();
+  awaitable<void> refuse_startup_params();
   void on_server_message(char type, const uint8_t* body, uint32_t len);
   void on_injected_reply(char type, const uint8_t* body, uint32_t len);
   bool settled() const { return pending_ == 0 && !unsynced_ && !copy_in_; }

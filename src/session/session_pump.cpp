@@ -191,21 +191,7 @@ awaitable<void> Session::pump() {
       }
       pos += f.size;
     }
-    if (injected_error_ && !client_gone_) {
-      // The client's startup parameters were refused (as PostgreSQL would at login): end it.
-      PgError e = std::move(*injected_error_);
-      injected_error_.reset();
-      e.severity = Severity::fatal;
-      std::string out;
-      protocol::Encoder(out).error_response(e);
-      pump_writing_ = true;
-      co_await send(out);
-      pump_writing_ = false;
-      client_gone_ = closing_ = true;
-      error_code sec;
-      client_.shutdown(Socket::shutdown_both, sec);
-      client_.cancel(sec);
-    }
+    if (injected_error_ && !client_gone_) co_await refuse_startup_params();
     if (bad) {
       KEEL_WARN(ids(), "invalid message from server; closing it");
       server_dead = true;
@@ -261,6 +247,24 @@ awaitable<void> Session::pump() {
   }
   drain_deadline.reset();
   co_await finish_pump(server_dead);
+}
+
+/// The client's startup parameters were refused (as PostgreSQL would at login): tell it, end it.
+/// Apart from pump() so that its locals do not sit in the pump's frame, which lives as long as
+/// the session: kept under Asio's 1,020 bytes, that frame is recycled, not malloc'ed.
+awaitable<void> Session::refuse_startup_params() {
+  PgError e = std::move(*injected_error_);
+  injected_error_.reset();
+  e.severity = Severity::fatal;
+  std::string out;
+  protocol::Encoder(out).error_response(e);
+  pump_writing_ = true;
+  co_await send(out);
+  pump_writing_ = false;
+  client_gone_ = closing_ = true;
+  error_code sec;
+  client_.shutdown(Socket::shutdown_both, sec);
+  client_.cancel(sec);
 }
 
 /// The client left with work outstanding: cancel what runs, end a COPY, close an open
