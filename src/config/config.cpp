@@ -181,7 +181,7 @@ ParseResult parse_config(std::string_view text, std::string_view source_name) {
       if (!t) continue;
       ps.each(*t, "keel",
               {"listen", "workers", "auth_type", "max_client_conn", "max_message_size", "client_login_timeout",
-               "admin_users", "log_level"},
+               "tcp_defer_accept", "admin_users", "log_level"},
               [&](std::string_view key, const toml::node& n) {
                 if (key == "listen") {
                   if (auto s = ps.str(n, key); s && !split_host_port(*s, c.listen_host, c.listen_port))
@@ -200,6 +200,8 @@ ParseResult parse_config(std::string_view text, std::string_view source_name) {
                   if (auto i = ps.integer(n, key, 1024, 1 << 30)) c.max_message_size = uint32_t(*i);
                 } else if (key == "client_login_timeout") {
                   if (auto d = ps.seconds(n, key)) c.client_login_timeout = *d;
+                } else if (key == "tcp_defer_accept") {
+                  if (auto i = ps.integer(n, key, 0, 3600)) c.tcp_defer_accept = int(*i);
                 } else if (key == "admin_users") {
                   auto* arr = n.as_array();
                   if (!arr) { ps.error(n, "'admin_users' must be an array of strings"); return; }

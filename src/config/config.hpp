@@ -55,6 +55,7 @@ struct Config {
   int max_client_conn = 10000;
   uint32_t max_message_size = 64u << 20;
   double client_login_timeout = 60;  ///< seconds to finish start-up and authentication; 0 = no limit
+  int tcp_defer_accept = 1;          ///< seconds the kernel holds a new connection until its first bytes; 0 = off
   std::vector<std::string> admin_users;
   std::string log_level = "info";
   PoolSettings pool_defaults;

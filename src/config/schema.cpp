@@ -11,6 +11,7 @@ const std::vector<KeyDoc>& schema() {
       {"keel", "auth_type", "string", "\"scram-sha-256\"", "How clients authenticate: `scram-sha-256` against `[users]`, or `trust` (no password; local development only)."},
       {"keel", "max_client_conn", "integer", "10000", "Most client connections at once, over all workers. One more gets FATAL 53300."},
       {"keel", "client_login_timeout", "seconds", "60", "A client that has not finished start-up and authentication this long after connecting is disconnected. 0 = no limit."},
+      {"keel", "tcp_defer_accept", "integer", "1", "Seconds (Linux TCP_DEFER_ACCEPT) the kernel keeps a new client connection to itself until the client's first bytes arrive, so keel takes the connection and its first message in one wake-up. A client that stays silent is handed over when the time is up, and client_login_timeout applies from then. 0 = off."},
       {"keel", "max_message_size", "integer", "67108864", "Largest client message in bytes. A larger one gets FATAL 08P01 and the connection closes."},
       {"keel", "admin_users", "array of strings", "[]", "Users allowed on the admin console (database `keel`)."},
       {"keel", "log_level", "string", "\"info\"", "trace, debug, info, warn, error or off. Query text and parameters are logged only at debug."},

@@ -1,5 +1,7 @@
 #include "net/worker.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 namespace keel::net {
@@ -21,7 +23,7 @@ tcp::endpoint resolve_endpoint(asio::io_context& io, const std::string& host, ui
   return *results.begin();
 }
 
-Acceptor open_listener(asio::io_context& io, const std::string& host, uint16_t port) {
+Acceptor open_listener(asio::io_context& io, const std::string& host, uint16_t port, int defer_accept_s) {
   error_code ec;
   tcp::endpoint ep = resolve_endpoint(io, host, port, ec);
   if (ec) throw boost::system::system_error(ec, "resolve " + host);
@@ -29,6 +31,11 @@ Acceptor open_listener(asio::io_context& io, const std::string& host, uint16_t p
   acc.open(ep.protocol());
   acc.set_option(Acceptor::reuse_address(true));
   acc.set_option(tcp::no_delay(true));  // accepted sockets inherit it (see net::accept_now)
+  // A client speaks first: wake for its first bytes, not for its connect (one wake-up less per
+  // connection: accepted right after the handshake, its socket is usually still empty).
+  if (defer_accept_s > 0 &&
+      ::setsockopt(acc.native_handle(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_accept_s, sizeof defer_accept_s) != 0)
+    throw boost::system::system_error(error_code(errno, asio::error::get_system_category()), "TCP_DEFER_ACCEPT");
   int one = 1;
   ::setsockopt(acc.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   acc.bind(ep);

@@ -43,9 +43,11 @@ class Worker {
   std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> guard_;
 };
 
-/// Opens a listening socket on host:port with SO_REUSEPORT so each worker can have its own.
-/// Throws boost::system::system_error on failure (start-up only).
-Acceptor open_listener(asio::io_context& io, const std::string& host, uint16_t port);
+/// Opens a listening socket on host:port with SO_REUSEPORT so each worker can have its own,
+/// non-blocking, with TCP_NODELAY for the sockets it accepts and, when `defer_accept_s` > 0,
+/// TCP_DEFER_ACCEPT: a connection is ready to accept once its first bytes came (or after that
+/// many seconds). Throws boost::system::system_error on failure (start-up only).
+Acceptor open_listener(asio::io_context& io, const std::string& host, uint16_t port, int defer_accept_s = 0);
 
 /// Resolves host (numeric or name) once, at start-up or connect time.
 tcp::endpoint resolve_endpoint(asio::io_context& io, const std::string& host, uint16_t port, error_code& ec);

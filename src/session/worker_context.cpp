@@ -21,7 +21,8 @@ WorkerContext::~WorkerContext() = default;
 int WorkerContext::id() const { return w_.id(); }
 
 void WorkerContext::listen() {
-  acceptor_ = std::make_unique<Acceptor>(net::open_listener(w_.io(), rt_.config->listen_host, rt_.config->listen_port));
+  acceptor_ = std::make_unique<Acceptor>(net::open_listener(w_.io(), rt_.config->listen_host, rt_.config->listen_port,
+                                                             rt_.config->tcp_defer_accept));
 }
 
 void WorkerContext::start() {

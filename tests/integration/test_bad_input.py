@@ -149,10 +149,13 @@ def test_connect_and_drop_storm(keel, bystander):
     assert raw_login(keel).scalar("select 1") == "1"
 
 
-def test_login_timeout_closes_slow_logins_only(start_keel):
+@pytest.mark.parametrize("defer", [0, 1])
+def test_login_timeout_closes_slow_logins_only(start_keel, defer):
     """client_login_timeout: a client that stops during start-up or authentication is closed
-    (by the worker's sweep) once it has passed; a logged-in client idling as long is not."""
-    keel = start_keel({"keel": {"client_login_timeout": 1}})
+    (by the worker's sweep) once it has passed; a logged-in client idling as long is not. With
+    tcp_defer_accept, the kernel hands a silent client over after that many seconds, and the
+    timeout then applies as well."""
+    keel = start_keel({"keel": {"client_login_timeout": 1, "tcp_defer_accept": defer}})
     bystander = connect(keel, autocommit=True)
     idle = raw_login(keel)                      # logged in, then silent past the timeout
     silent = raw(keel)                          # connects, sends nothing

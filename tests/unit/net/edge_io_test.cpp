@@ -8,7 +8,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include <boost/asio/read.hpp>
 
@@ -65,6 +67,31 @@ TEST(AcceptNow, TakesPendingConnectionsReadyForUseThenSaysNoneIsLeft) {
   EXPECT_FALSE(wec);
   Socket s3(io);
   EXPECT_TRUE(accept_now(acc, protocol, s3, ec)) << ec.message();
+}
+
+// TCP_DEFER_ACCEPT (open_listener's defer_accept_s): a client that connected but sent nothing is
+// not handed over yet; its first bytes make it acceptable, and they are there to read at once.
+TEST(AcceptNow, WithDeferredAcceptAConnectionComesWithItsFirstBytes) {
+  asio::io_context io{1};
+  Acceptor acc = open_listener(io, "127.0.0.1", 0, /*defer_accept_s=*/5);
+  const tcp protocol = acc.local_endpoint().protocol();
+  tcp::socket c(io);
+  c.connect(acc.local_endpoint());
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  error_code ec;
+  Socket s(io);
+  EXPECT_FALSE(accept_now(acc, protocol, s, ec)) << "connected but silent: the kernel keeps it";
+  EXPECT_EQ(ec, asio::error::would_block);
+  asio::write(c, asio::buffer(std::string("x")));
+  bool taken = false;
+  for (int i = 0; i < 200 && !taken; ++i) {
+    taken = accept_now(acc, protocol, s, ec);
+    if (!taken) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(taken) << ec.message();
+  char got = 0;
+  EXPECT_EQ(::recv(s.native_handle(), &got, 1, MSG_DONTWAIT), 1) << "its first bytes came with it";
+  EXPECT_EQ(got, 'x');
 }
 
 #ifdef KEEL_EDGE_IO  // (other builds read with Asio's own ops: read_now always waits)
