@@ -25,7 +25,7 @@ int print_errors(const keel::config::ParseResult& r, const std::string& source) 
 }
 
 int serve(keel::config::ConfigPtr cfg) {
-  spdlog::set_level(spdlog::level::from_str(cfg->log_level));
+  keel::log::set_level(spdlog::level::from_str(cfg->log_level));
   keel::session::Runtime rt(cfg);
   try {
     rt.start();

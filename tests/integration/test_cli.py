@@ -176,3 +176,13 @@ def test_quick_start_defaults(start_keel, pg):
                          "--primary", f"postgres://app:apppass@127.0.0.1:{pg.port}/app"],
                    port=port)
     assert q1(connect(k, autocommit=True), "select 42") == 42
+
+
+@pytest.mark.parametrize("level", ["debug", "info"])
+def test_log_level_decides_what_is_logged(start_keel, level):
+    """log_level: a login's details are logged at debug and not at info (keel keeps its own copy
+    of the level for its checks)."""
+    k = start_keel({"keel": {"log_level": level}})
+    assert q1(connect(k, autocommit=True), "select 1") == 1
+    logged = "login user=" in k.log_text()
+    assert logged == (level == "debug")
