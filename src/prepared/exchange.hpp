@@ -66,11 +66,12 @@ struct Verdict {
 
 class Exchange {
  public:
-  explicit Exchange(ClientStatements& client) : client_(&client) {
-    entries_.reserve(8);  // an extended-protocol round (Parse Bind Describe Execute Sync) fits
-  }
+  explicit Exchange(ClientStatements& client) : client_(&client) {}
 
   void push(Expect k) {
+    // Room for an extended-protocol round (Parse Bind Describe Execute Sync) at once, on first
+    // use (not at construction: an idle client holds none).
+    if (entries_.capacity() == 0) entries_.reserve(8);
     entries_.emplace_back();
     entries_.back().kind = k;
   }
