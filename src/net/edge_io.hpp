@@ -34,6 +34,9 @@
 // server connection) has said anything since it was drained: says_something() peeks only then.
 //
 // write_all() is the write side: one non-blocking sendmsg, async only for what it leaves.
+//
+// accept_now() and wait_acceptable() take new clients the same way: accept4() until the listener
+// is empty, then the listener's next epoll edge, with nothing set on the new socket afterwards.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -326,7 +329,7 @@ auto async_wait_edge(Socket& s, Token&& token, bool = false) {
 /// kernel drops a closed descriptor from epoll itself. Three syscalls fewer per client
 /// connection than async_accept.
 /// False with `ec` when nothing was taken: would_block means none is pending now (wait with
-/// the acceptor's async_wait(wait_read)); other errors come from accept4().
+/// wait_acceptable()); other errors come from accept4().
 inline bool accept_now(Acceptor& a, const tcp& protocol, Socket& out, error_code& ec) {
   int fd;
   do fd = ::accept4(a.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
