@@ -79,6 +79,11 @@ inline ssize_t send(int fd, const void* p, size_t n, int flags) {
   return ::syscall(SYS_sendto, fd, p, n, flags, nullptr, 0);
 }
 inline ssize_t sendmsg(int fd, const msghdr* m, int flags) { return ::syscall(SYS_sendmsg, fd, m, flags); }
+/// errno after a failed non-blocking call: would_block when it would have waited.
+inline error_code last_error() {
+  return errno == EAGAIN || errno == EWOULDBLOCK ? error_code(asio::error::would_block)
+                                                 : error_code(errno, asio::error::get_system_category());
+}
 }  // namespace sys
 
 /// What read_now() did: `n` bytes came, or `ec` says eof, an error, or would_block (nothing there
@@ -250,6 +255,13 @@ struct InitRecv {
     p.v = p.p = nullptr;
   }
 };
+
+/// The edge wait on a socket's or a listener's implementation (see async_wait_edge).
+template <class Token>
+auto wait_edge(IoImpl& io, Token&& token, bool force) {
+  return asio::async_initiate<Token, void(error_code, std::size_t)>(InitRecv{&io}, token, asio::mutable_buffer(),
+                                                                     Recv::edge, force);
+}
 }  // namespace edge
 
 /// Like s.async_read_some(b, token); completes with (error_code, bytes). `force`: try recv()
@@ -267,8 +279,7 @@ auto async_read_edge(Socket& s, asio::mutable_buffer b, Token&& token, bool forc
 /// Started on a socket not known drained, or forced, it peeks one byte: bytes or EOF complete it.
 template <class Token>
 auto async_wait_edge(Socket& s, Token&& token, bool force = false) {
-  return asio::async_initiate<Token, void(error_code, std::size_t)>(edge::InitRecv{&edge::io_of(s)}, token,
-                                                                     asio::mutable_buffer(), edge::Recv::edge, force);
+  return edge::wait_edge(edge::io_of(s), std::forward<Token>(token), force);
 }
 
 /// False when the socket is known quiet: a read drained it and epoll has reported nothing for it
@@ -335,8 +346,7 @@ inline bool accept_now(Acceptor& a, const tcp& protocol, Socket& out, error_code
   do fd = ::accept4(a.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
   while (fd < 0 && errno == EINTR);
   if (fd < 0) {
-    ec = errno == EAGAIN || errno == EWOULDBLOCK ? error_code(asio::error::would_block)
-                                                 : error_code(errno, asio::error::get_system_category());
+    ec = sys::last_error();
     return false;
   }
   out.assign(protocol, fd, ec);
@@ -345,7 +355,7 @@ inline bool accept_now(Acceptor& a, const tcp& protocol, Socket& out, error_code
     return false;
   }
 #ifdef KEEL_EDGE_IO
-  auto& state = edge::SocketAccess::io(out).get_implementation().state_;
+  auto& state = edge::io_of(out).get_implementation().state_;
   state |= edge::ad::socket_ops::internal_non_blocking;
   state &= ~edge::ad::socket_ops::possible_dup;
 #endif
@@ -358,8 +368,7 @@ inline bool accept_now(Acceptor& a, const tcp& protocol, Socket& out, error_code
 inline awaitable<error_code> wait_acceptable(Acceptor& a) {
 #ifdef KEEL_EDGE_IO
   edge::remember(edge::io_of(a).get_implementation().reactor_data_, false);  // accept_now drained it
-  auto [ec, n] = co_await asio::async_initiate<decltype(nothrow), void(error_code, std::size_t)>(
-      edge::InitRecv{&edge::io_of(a)}, nothrow, asio::mutable_buffer(), edge::Recv::edge, false);
+  auto [ec, n] = co_await edge::wait_edge(edge::io_of(a), nothrow, false);
 #else
   auto [ec] = co_await a.async_wait(Acceptor::wait_read, nothrow);
 #endif
@@ -416,8 +425,7 @@ ssize_t send_now(Socket& s, const Buffers& bufs, error_code& ec) {
                        : sys::sendmsg(s.native_handle(), &m, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (r >= 0) return r;
     if (errno == EINTR) continue;
-    ec = errno == EAGAIN || errno == EWOULDBLOCK ? error_code(asio::error::would_block)
-                                                 : error_code(errno, asio::error::get_system_category());
+    ec = sys::last_error();
     return -1;
   }
 }
