@@ -36,8 +36,19 @@ Session::~Session() {
 
 std::string Session::ids() const { return fmt::format("w{} c{}", ctx_.id(), id_); }
 
-void Session::start() {
-  asio::co_spawn(client_.get_executor(), [self = shared_from_this()]() { return self->run(); }, asio::detached);
+void Session::start() { spawn(&Session::run); }
+
+namespace {
+struct SpawnTask {
+  std::shared_ptr<Session> self;
+  awaitable<void> (Session::*fn)(error_code);
+  error_code ec;
+  awaitable<void> operator()() const { return ((*self).*fn)(ec); }
+};
+}  // namespace
+
+void Session::spawn(awaitable<void> (Session::*fn)(error_code), error_code ec) {
+  asio::co_spawn(client_.get_executor(), SpawnTask{shared_from_this(), fn, ec}, asio::detached);
 }
 
 awaitable<bool> Session::send(const std::string& bytes) {

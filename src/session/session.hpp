@@ -89,6 +89,12 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> serve(std::vector<uint8_t>& leftover, bool woken = false);
   void park();
   awaitable<void> unpark(error_code ec);
+  /// Starts one of the session's coroutines (run, pump, unpark) on its worker, holding the
+  /// session. One function-object type for all three: Asio instantiates its spawn wrapper once
+  /// per type, and each instantiation is code a new connection runs through (I-cache).
+  void spawn(awaitable<void> (Session::*fn)(error_code), error_code ec = {});
+  awaitable<void> run(error_code) { return run(); }
+  awaitable<void> pump(error_code) { return pump(); }
   awaitable<void> end_idle();
   awaitable<void> pump();
 

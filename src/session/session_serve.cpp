@@ -161,7 +161,7 @@ void Session::park() {
   net::async_wait_edge(client_, [self = shared_from_this()](error_code ec, std::size_t) {
     self->parked_ = self->reading_ = false;
     if (ec == asio::error::operation_aborted && self->kick_reader_ && !self->closing_) return self->park();
-    asio::co_spawn(self->client_.get_executor(), [self, ec]() { return self->unpark(ec); }, asio::detached);
+    self->spawn(&Session::unpark, ec);
   }, force);
 }
 
@@ -564,7 +564,7 @@ void Session::attach(Reader& r, pool::ServerConnPtr c) {
   // The pump of the last transaction takes it, here and now: it runs only up to its read of the
   // server (queued, since nothing was sent yet), with no posted completion (see net::Handoff).
   if (pump_wake_.waiting()) pump_wake_.give_now(true);
-  else asio::co_spawn(client_.get_executor(), [self = shared_from_this()]() { return self->pump(); }, asio::detached);
+  else spawn(&Session::pump);
 }
 
 void Session::account(char type) {
