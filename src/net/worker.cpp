@@ -23,6 +23,14 @@ tcp::endpoint resolve_endpoint(asio::io_context& io, const std::string& host, ui
   return *results.begin();
 }
 
+namespace {
+/// Sets an integer socket option Asio has no type for; throws, naming it, when refused.
+void set_int_option(Acceptor& acc, int level, int name, int value, const char* what) {
+  if (::setsockopt(acc.native_handle(), level, name, &value, sizeof value) != 0)
+    throw boost::system::system_error(error_code(errno, asio::error::get_system_category()), what);
+}
+}  // namespace
+
 Acceptor open_listener(asio::io_context& io, const std::string& host, uint16_t port, int defer_accept_s) {
   error_code ec;
   tcp::endpoint ep = resolve_endpoint(io, host, port, ec);
@@ -31,13 +39,12 @@ Acceptor open_listener(asio::io_context& io, const std::string& host, uint16_t p
   acc.open(ep.protocol());
   acc.set_option(Acceptor::reuse_address(true));
   acc.set_option(tcp::no_delay(true));  // accepted sockets inherit it (see net::accept_now)
+  // Each worker listens on the same port; the kernel spreads connections over them. (Refused,
+  // the second worker's bind would fail with a misleading "address in use": say so here.)
+  set_int_option(acc, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
   // A client speaks first: wake for its first bytes, not for its connect (one wake-up less per
   // connection: accepted right after the handshake, its socket is usually still empty).
-  if (defer_accept_s > 0 &&
-      ::setsockopt(acc.native_handle(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_accept_s, sizeof defer_accept_s) != 0)
-    throw boost::system::system_error(error_code(errno, asio::error::get_system_category()), "TCP_DEFER_ACCEPT");
-  int one = 1;
-  ::setsockopt(acc.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (defer_accept_s > 0) set_int_option(acc, IPPROTO_TCP, TCP_DEFER_ACCEPT, defer_accept_s, "TCP_DEFER_ACCEPT");
   acc.bind(ep);
   acc.listen(4096);
   acc.non_blocking(true);  // net::accept_now never waits
