@@ -256,11 +256,11 @@ struct InitRecv {
   }
 };
 
-/// The edge wait on a socket's or a listener's implementation (see async_wait_edge).
+/// Starts a receive op (a read into `b`, or an edge wait) on a socket's or a listener's
+/// implementation: async_read_edge, async_wait_edge and wait_acceptable.
 template <class Token>
-auto wait_edge(IoImpl& io, Token&& token, bool force) {
-  return asio::async_initiate<Token, void(error_code, std::size_t)>(InitRecv{&io}, token, asio::mutable_buffer(),
-                                                                     Recv::edge, force);
+auto initiate_recv(IoImpl& io, Token&& token, asio::mutable_buffer b, Recv mode, bool force) {
+  return asio::async_initiate<Token, void(error_code, std::size_t)>(InitRecv{&io}, token, b, mode, force);
 }
 }  // namespace edge
 
@@ -268,8 +268,7 @@ auto wait_edge(IoImpl& io, Token&& token, bool force) {
 /// now even if the last read drained the socket (a kicked wait, see above).
 template <class Token>
 auto async_read_edge(Socket& s, asio::mutable_buffer b, Token&& token, bool force = false) {
-  return asio::async_initiate<Token, void(error_code, std::size_t)>(edge::InitRecv{&edge::io_of(s)}, token, b, edge::Recv::read,
-                                                                     force);
+  return edge::initiate_recv(edge::io_of(s), std::forward<Token>(token), b, edge::Recv::read, force);
 }
 
 /// A wait for the next epoll edge (bytes, EOF, error), without a buffer and without a syscall
@@ -279,19 +278,20 @@ auto async_read_edge(Socket& s, asio::mutable_buffer b, Token&& token, bool forc
 /// Started on a socket not known drained, or forced, it peeks one byte: bytes or EOF complete it.
 template <class Token>
 auto async_wait_edge(Socket& s, Token&& token, bool force = false) {
-  return edge::wait_edge(edge::io_of(s), std::forward<Token>(token), force);
+  return edge::initiate_recv(edge::io_of(s), std::forward<Token>(token), asio::mutable_buffer(), edge::Recv::edge,
+                             force);
 }
 
 /// False when the socket is known quiet: a read drained it and epoll has reported nothing for it
 /// since. No syscall. (True also when the reactor cannot tell.)
 inline bool may_be_readable(Socket& s) {
-  auto* d = edge::SocketAccess::io(s).get_implementation().reactor_data_;
+  auto* d = edge::io_of(s).get_implementation().reactor_data_;
   return !d || (d->*member(edge::SpeculativeTag{}))[edge::ad::epoll_reactor::read_op];
 }
 
 /// Marks a socket that a peek found empty as drained, as a read that drains it would.
 inline void mark_drained(Socket& s) {
-  edge::remember(edge::SocketAccess::io(s).get_implementation().reactor_data_, false);
+  edge::remember(edge::io_of(s).get_implementation().reactor_data_, false);
 }
 
 /// Reads what the socket holds now, without suspending: the speculative read async_read_edge
@@ -368,7 +368,7 @@ inline bool accept_now(Acceptor& a, const tcp& protocol, Socket& out, error_code
 inline awaitable<error_code> wait_acceptable(Acceptor& a) {
 #ifdef KEEL_EDGE_IO
   edge::remember(edge::io_of(a).get_implementation().reactor_data_, false);  // accept_now drained it
-  auto [ec, n] = co_await edge::wait_edge(edge::io_of(a), nothrow, false);
+  auto [ec, n] = co_await edge::initiate_recv(edge::io_of(a), nothrow, asio::mutable_buffer(), edge::Recv::edge, false);
 #else
   auto [ec] = co_await a.async_wait(Acceptor::wait_read, nothrow);
 #endif

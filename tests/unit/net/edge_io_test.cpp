@@ -44,7 +44,7 @@ TEST(AcceptNow, TakesPendingConnectionsReadyForUseThenSaysNoneIsLeft) {
     s.get_option(nd);
     EXPECT_TRUE(nd.value()) << "inherited from the listener";
 #ifdef KEEL_EDGE_IO
-    auto state = edge::SocketAccess::io(s).get_implementation().state_;
+    auto state = edge::io_of(s).get_implementation().state_;
     EXPECT_TRUE(state & edge::ad::socket_ops::internal_non_blocking) << "Asio sets nothing more";
     EXPECT_FALSE(state & edge::ad::socket_ops::possible_dup) << "closing it needs no epoll_ctl(DEL)";
 #endif
