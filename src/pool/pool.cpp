@@ -60,7 +60,9 @@ void Pool::update_gauges() {
   auto& s = stats();
   s.sv_connecting.set(connecting_);
   s.cl_waiting.set(int64_t(waiters_.size()));
-  shared_.waiting[size_t(worker_)].store(int(waiters_.size()), std::memory_order_relaxed);
+  auto& waiting = shared_.waiting[size_t(worker_)].n;  // written only when it changes: others read it
+  if (waiting.load(std::memory_order_relaxed) != int(waiters_.size()))
+    waiting.store(int(waiters_.size()), std::memory_order_relaxed);
 }
 
 bool Pool::expired(const ServerConn& c, Clock::time_point now) const {
@@ -160,7 +162,7 @@ void Pool::release(ServerConnPtr c) {
   }
   // Nobody here wants it but another worker's clients wait with fewer connections: hand over.
   for (int w = 0; w < shared_.workers; ++w) {
-    if (w != worker_ && shared_.waiting[size_t(w)].load(std::memory_order_relaxed) > 0 && should_donate_to(w)) {
+    if (w != worker_ && shared_.waiting[size_t(w)].n.load(std::memory_order_relaxed) > 0 && should_donate_to(w)) {
       close_conn(std::move(c));
       return;
     }
@@ -224,7 +226,7 @@ void Pool::give_slot_back() {
     return;
   }
   for (int w = 0; w < shared_.workers; ++w) {
-    if (w == worker_ || shared_.waiting[size_t(w)].load(std::memory_order_relaxed) == 0) continue;
+    if (w == worker_ || shared_.waiting[size_t(w)].n.load(std::memory_order_relaxed) == 0) continue;
     Pool* other = shared_.per_worker[size_t(w)].load(std::memory_order_acquire);
     if (other && size_t(w) < worker_ios_.size()) {
       asio::post(*worker_ios_[size_t(w)], [other] { other->on_slot_free(); });

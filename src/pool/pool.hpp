@@ -25,8 +25,9 @@ namespace keel::pool {
 
 inline constexpr int kMaxWorkers = 256;
 
-/// What one worker reports for one pool. Written by that worker only.
-struct PoolStats {
+/// What one worker reports for one pool. Written by that worker only, on a cache line of its own
+/// so that two workers counting transactions do not take the line from each other.
+struct alignas(64) PoolStats {
   Counter cl_active, cl_waiting, sv_active, sv_idle, sv_connecting;
   Counter xact_count, query_count, wait_count, wait_us;
   Counter server_connects, server_connect_errors, wait_timeouts;
@@ -40,13 +41,18 @@ class Pool;
 struct PoolShared {
   PoolShared(std::string db, std::string user, const config::DatabaseConfig& dbc, int workers)
       : database(std::move(db)), user(std::move(user)), settings(dbc.pool), stats(size_t(workers)),
-        workers(workers) {}
+        waiting(size_t(workers)), workers(workers) {}
   const std::string database, user;
   const config::PoolSettings settings;
   std::atomic<int> open{0};  ///< connected + connecting, over all workers
   std::vector<PoolStats> stats;
   std::array<std::atomic<Pool*>, kMaxWorkers> per_worker{};
-  std::array<std::atomic<int>, kMaxWorkers> waiting{};
+  /// Clients waiting on each worker, one cache line each: a worker writes its own when its queue
+  /// changes and reads the others' whenever it releases a connection nobody there wants.
+  struct alignas(64) Waiting {
+    std::atomic<int> n{0};
+  };
+  std::vector<Waiting> waiting;
   const int workers;
 
   /// Reserves a slot for one more server connection; false when pool_size is reached.

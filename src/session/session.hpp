@@ -159,18 +159,32 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string name, value;
     bool reset;
   };
-  std::vector<Carry> carries_;
   uint64_t zs_ = 0;             ///< ReadyForQuery messages received from servers so far
   uint64_t error_z_ = 0;        ///< the exchange (ReadyForQuery number) in which an error came last
   void on_ready_for_query();
-  std::vector<uint64_t> retags_;  ///< exchanges whose CommandComplete "SET" the client sent as RESET
   void reset_to_startup(Reader& r, sql::SessionStateDelta& effect);
   sql::SessionPins pins_;  ///< session state that ties the client to its server connection
   /// Transaction mode: the client's named statements follow it to any server connection
-  /// (src/prepared); exchange_ holds the responses the attached server owes, in order.
+  /// (src/prepared); the ledger's exchange holds the responses the attached server owes, in order.
   bool track_statements_ = false;
-  prepared::ClientStatements statements_;
-  prepared::Exchange exchange_{statements_};
+  /// What the session keeps beyond one message: the client's named statements and the responses
+  /// the server owes (transaction mode), carried SET/RESETs waiting for their ReadyForQuery, and
+  /// the exchanges whose "SET" tag the client sees as RESET. Made when first needed, given back
+  /// when the client parks with none of it in use: an idle client holds none of it.
+  struct Ledger {
+    Ledger() = default;
+    Ledger(Ledger&&) = delete;  // the exchange points at the statements beside it
+    prepared::ClientStatements statements;
+    prepared::Exchange exchange{statements};
+    std::vector<Carry> carries;
+    std::vector<uint64_t> retags;
+    bool unused() const { return statements.size() == 0 && exchange.empty() && carries.empty() && retags.empty(); }
+  };
+  std::unique_ptr<Ledger> ledger_;
+  Ledger& ledger() {
+    if (!ledger_) ledger_ = std::make_unique<Ledger>();
+    return *ledger_;
+  }
   /// The pump's output when keel edits the server's bytes, and keel's answers around one server
   /// message (Exchange): made at the first attach, given back when the client parks.
   struct PumpScratch {

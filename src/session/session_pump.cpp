@@ -24,9 +24,12 @@ constexpr uint32_t kMaxServerMessage = 0x7fffffff;
 
 void Session::on_ready_for_query() {
   ++zs_;
-  if (!retags_.empty()) std::erase_if(retags_, [&](uint64_t z) { return z <= zs_; });
-  if (carries_.empty()) return;
-  for (auto& c : carries_) {
+  if (!ledger_) return;
+  auto& retags = ledger_->retags;
+  auto& carries = ledger_->carries;
+  if (!retags.empty()) std::erase_if(retags, [&](uint64_t z) { return z <= zs_; });
+  if (carries.empty()) return;
+  for (auto& c : carries) {
     if (c.z != zs_ || error_z_ == zs_) continue;
     if (c.reset) {
       // Back to the client's startup value; the server is at its own default now.
@@ -38,7 +41,7 @@ void Session::on_ready_for_query() {
       if (server_) set_param(server_->settings, c.name, c.value);
     }
   }
-  std::erase_if(carries_, [&](const Carry& c) { return c.z <= zs_; });
+  std::erase_if(carries, [&](const Carry& c) { return c.z <= zs_; });
 }
 
 void Session::on_injected_reply(char type, const uint8_t* body, uint32_t len) {
@@ -172,7 +175,7 @@ awaitable<void> Session::pump() {
         from = pos + f.size;
       } else if (track_statements_ && f.kind != protocol::Frame::Kind::tail) {
         std::string_view b = whole ? std::string_view(reinterpret_cast<const char*>(body), f.length - 4) : std::string_view();
-        auto v = exchange_.on_server(f.type, b, server_->statements, before, after);
+        auto v = ledger().exchange.on_server(f.type, b, server_->statements, before, after);
         if (!v.forward || !before.empty() || !after.empty()) {
           cut(pos);
           add_synth(before);
@@ -181,7 +184,7 @@ awaitable<void> Session::pump() {
           add_synth(after);
         }
       }
-      if (!swallow && whole && f.type == 'C' && !retags_.empty() && retags_.front() == zs_ + 1 &&
+      if (!swallow && whole && f.type == 'C' && ledger_ && !ledger_->retags.empty() && ledger_->retags.front() == zs_ + 1 &&
           from <= pos && f.length == 8 && std::memcmp(body, "SET", 4) == 0) {
         cut(pos);  // a RESET keel sent as SET: the client sees RESET's tag
         before.clear();
@@ -220,10 +223,10 @@ awaitable<void> Session::pump() {
     if (!client_gone_ && settled() && wr == 0 && tx_status_ == 'I' && mode_ == config::PoolMode::transaction &&
         !pins_.pinned()) {
       // The transaction is over and the client owes nothing: the connection goes back.
-      if (!exchange_.empty()) {
+      if (ledger_ && !ledger_->exchange.empty()) {
         KEEL_WARN(ids(), "{} expected responses left at release; forgetting the connection's statements",
-                  exchange_.size());
-        exchange_.clear();
+                  ledger_->exchange.size());
+        ledger_->exchange.clear();
         server_->statements.clear();
       }
       // A FATAL that came with the transaction's end (a terminated backend, a server shutting
@@ -297,7 +300,7 @@ awaitable<void> Session::finish_pump(bool server_dead) {
   pool::ServerConnPtr c = std::move(server_);
   if (server_dead) {
     KEEL_INFO(ids(), "server connection pid {} lost", c->pid);
-    exchange_.clear();
+    if (ledger_) ledger_->exchange.clear();
     pool_->discard(std::move(c));
     pump_running_ = false;
     pump_signal_.notify();
@@ -325,7 +328,7 @@ awaitable<void> Session::finish_pump(bool server_dead) {
     c->statements.clear();
   }
   tx_status_ = 'I';
-  exchange_.clear();
+  if (ledger_) ledger_->exchange.clear();
   if (ok) pool_->release(std::move(c));
   else pool_->discard(std::move(c));
   pump_running_ = false;

@@ -152,7 +152,10 @@ awaitable<bool> Session::serve(std::vector<uint8_t>& leftover, bool woken) {
 /// socket holds the session. Bytes (or an error, a kick, an idle timeout) bring serving back.
 void Session::park() {
   pump_wake_.give(false);  // an idle client holds no pump either
-  if (!pump_running_) scratch_.reset();
+  if (!pump_running_) {
+    scratch_.reset();
+    if (ledger_ && ledger_->unused()) ledger_.reset();
+  }
   parked_ = reading_ = true;
   bool force = std::exchange(kick_reader_, false);
   // An edge wait: the epoll event for the client's next bytes ends it with no peek (serve() reads
@@ -216,7 +219,7 @@ void Session::reset_to_startup(Reader& r, sql::SessionStateDelta& effect) {
   size_t from = r.out.added().size();
   protocol::Encoder(r.out.added()).query("SET " + effect.carried_param + " TO " + sql::quote_literal(*v));
   stage(r, from, r.frame.size);
-  if (effect.reset_tag) retags_.push_back(zs_ + uint64_t(pending_) + 1);
+  if (effect.reset_tag) ledger().retags.push_back(zs_ + uint64_t(pending_) + 1);
   effect.param_reset = false;
   effect.carried_value = *v;
 }
@@ -232,7 +235,8 @@ void Session::stage(Reader& r, size_t from, size_t skip) {
 
 prepared::Context Session::statement_context(prepared::Counters& c) {
   size_t cap = size_t(db_->pool.max_prepared_statements);
-  return prepared::Context{statements_, server_->statements, exchange_, cap, tx_status_,
+  Ledger& l = ledger();
+  return prepared::Context{l.statements, server_->statements, l.exchange, cap, tx_status_,
                            tx_status_ == 'I' && settled(), c};
 }
 
@@ -252,7 +256,7 @@ bool Session::rewrite_statements(Reader& r, char type, const sql::SessionStateDe
     // context around it.
     std::string_view body(reinterpret_cast<const char*>(r.buf.data() + r.rd + 5), f.size - 5);
     if (auto plain = prepared::passes_as_is(type, body)) {
-      exchange_.push(*plain);
+      ledger().exchange.push(*plain);
       return true;
     }
   }
@@ -283,7 +287,7 @@ bool Session::rewrite_statements(Reader& r, char type, const sql::SessionStateDe
         r.want_more = true;
         return false;
       }
-      exchange_.push(prepared::Expect::bind);  // names longer than a buffer: the server judges it
+      ledger().exchange.push(prepared::Expect::bind);  // names longer than a buffer: the server judges it
     }
   }
   count(c);
@@ -417,7 +421,7 @@ awaitable<bool> Session::on_client_message(Reader& r, char type, Decision& d) {
         if (type != 'Q' && server_ && track_statements_) {
           // In order with what the server still owes, and the server skips to Sync as for its own.
           size_t from = r.out.added().size();
-          prepared::stand_in_error(e, exchange_, r.out.added());
+          prepared::stand_in_error(e, ledger().exchange, r.out.added());
           stage(r, from, f.size);
           r.rd += f.size;
           account('D');
@@ -458,7 +462,7 @@ void Session::forward(Reader& r, char type, Decision& d) {
   if (type == 'Q' && effect && effect->param_reset && effect->statements == 1 && server_)
     reset_to_startup(r, *effect);
   if (d.carry && server_)  // its ReadyForQuery comes after those owed now (the sync query's too)
-    carries_.push_back({zs_ + uint64_t(pending_) + 1, effect->carried_param, effect->carried_value, effect->param_reset});
+    ledger().carries.push_back({zs_ + uint64_t(pending_) + 1, effect->carried_param, effect->carried_value, effect->param_reset});
   if (effect) apply_session_effect(*effect);
   account(type);
   r.rd += f.size;

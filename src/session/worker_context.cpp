@@ -78,17 +78,14 @@ awaitable<void> WorkerContext::sweep_loop() {
     auto now = Clock::now();
     for (auto& [k, p] : pools_) p->maintain(now);
     polls_.clear();
-    for (auto it = sessions_.begin(); it != sessions_.end();) {
-      if (auto s = it->second.lock()) {
-        s->check_idle(now);
-        s->edge_checks([&](int fd, bool pump) {
-          polls_.push_back({fd, POLLRDHUP, 0});
-          polled_.push_back({s, pump});
-        });
-        ++it;
-      } else {
-        it = sessions_.erase(it);
-      }
+    for (size_t i = 0; i < sessions_.size(); ++i) {
+      if (!sessions_[i]) continue;
+      auto s = sessions_[i]->shared_from_this();
+      s->check_idle(now);
+      s->edge_checks([&](int fd, bool pump) {
+        polls_.push_back({fd, POLLRDHUP, 0});
+        polled_.push_back({s, pump});
+      });
     }
     // One poll() for all of them (see net/edge_io.hpp): a FIN or a reset that came with the
     // last bytes read raises no epoll edge; kick the wait on it so it reads and sees the end.
@@ -118,17 +115,31 @@ pool::Pool& WorkerContext::pool_for(const config::DatabaseConfig& db, const std:
 }
 
 int32_t WorkerContext::register_session(const std::shared_ptr<Session>& s) {
-  for (;;) {
-    uint32_t n = next_pid_++ & kCounterMask;
-    if (n == 0) continue;
-    int32_t pid = int32_t((1u << 30) | (uint32_t(id()) << kWorkerShift) | n);
-    if (sessions_.count(pid)) continue;
-    sessions_[pid] = s;
-    return pid;
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else if (sessions_.size() < kCounterMask) {
+    slot = uint32_t(sessions_.size());
+    sessions_.push_back(nullptr);
+  } else {
+    return 0;  // four million sessions on one worker: this one gets no cancel key
   }
+  sessions_[slot] = s.get();
+  return int32_t((1u << 30) | (uint32_t(id()) << kWorkerShift) | (slot + 1));
 }
 
-void WorkerContext::unregister_session(int32_t pid) { sessions_.erase(pid); }
+Session* WorkerContext::registered(int32_t pid) const {
+  uint32_t n = uint32_t(pid) & kCounterMask;
+  return n != 0 && n <= sessions_.size() ? sessions_[n - 1] : nullptr;
+}
+
+void WorkerContext::unregister_session(int32_t pid) {
+  uint32_t n = uint32_t(pid) & kCounterMask;
+  if (n == 0 || n > sessions_.size() || !sessions_[n - 1]) return;
+  sessions_[n - 1] = nullptr;
+  free_slots_.push_back(n - 1);
+}
 
 awaitable<void> WorkerContext::route_cancel(int32_t pid, int32_t secret) {
   uint32_t u = uint32_t(pid);
@@ -145,10 +156,9 @@ awaitable<void> WorkerContext::route_cancel(int32_t pid, int32_t secret) {
 }
 
 awaitable<void> WorkerContext::cancel_local(int32_t pid, int32_t secret) {
-  auto it = sessions_.find(pid);
-  if (it == sessions_.end()) co_return;
-  auto s = it->second.lock();
-  if (!s) co_return;
+  Session* registered_session = registered(pid);
+  if (!registered_session) co_return;
+  auto s = registered_session->shared_from_this();
   auto to = s->cancel_target(secret);
   s.reset();  // the session may end meanwhile: what the cancel needs is copied
   if (to) co_await pool::cancel_request(*to);

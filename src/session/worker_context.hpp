@@ -53,15 +53,20 @@ class WorkerContext {
   awaitable<void> accept_loop();
   awaitable<void> sweep_loop();
   awaitable<void> cancel_local(int32_t pid, int32_t secret);
+  /// The session registered under pid on this worker, or null.
+  Session* registered(int32_t pid) const;
 
   Runtime& rt_;
   net::Worker& w_;
   std::unique_ptr<Acceptor> acceptor_;
   std::unordered_map<const pool::PoolShared*, std::unique_ptr<pool::Pool>> pools_;
-  std::unordered_map<int32_t, std::weak_ptr<Session>> sessions_;
+  /// Registered sessions by slot: a cancel key's pid names its worker and its slot + 1 (a
+  /// session unregisters itself when it ends). Free slots are reused, so an idle client costs a
+  /// pointer here; a reused pid still needs its own session's secret to cancel anything.
+  std::vector<Session*> sessions_;
+  std::vector<uint32_t> free_slots_;
   std::vector<struct pollfd> polls_;                       ///< the sweep's edge checks (reused)
   std::vector<std::pair<std::shared_ptr<Session>, bool>> polled_;
-  uint32_t next_pid_ = 1;
   sql::StatementFilter filter_;
 };
 

@@ -112,3 +112,28 @@ def test_cancel_connection_closes_once_the_server_has_the_cancel(start_keel, pg,
     r = c.read_until_ready(timeout=10)
     assert [e["C"] for e in r.errors] == ["57014"]
     assert c.scalar("select 'next statement runs'") == "next statement runs"
+
+
+def test_key_of_a_client_that_left_cancels_nothing(start_keel, pg):
+    """A worker reuses a gone client's pid for a later client (as PostgreSQL reuses its pids);
+    the old key's secret does not cancel the new client's query."""
+    k = start_keel({"keel": {"workers": 1}})
+    gone = raw_login(k)
+    old_key = gone.backend_key
+    gone.close()
+    held = []
+    for _ in range(100):  # the slot is free once the session has ended
+        c = raw_login(k)
+        if c.backend_key[0] == old_key[0]:
+            break
+        held.append(c)
+        time.sleep(0.05)
+    else:
+        pytest.fail("the gone client's pid was never given out again")
+    assert c.backend_key[1] != old_key[1]
+    sql = "select pg_sleep(1.5)"
+    c.send(Q(sql))
+    wait_until(lambda: active_sleeps(pg, sql) == 1, 10, desc="sleep running")
+    send_cancel(k.host, k.port, old_key)
+    r = c.read_until_ready(timeout=10)
+    assert not r.errors, r.errors

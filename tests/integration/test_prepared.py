@@ -327,3 +327,21 @@ def test_pgbench_prepared_more_clients_than_connections(start_keel, mode):
     n = int(clients) * 200
     assert f"number of transactions actually processed: {n}/{n}" in out.stdout
     assert "number of failed transactions: 0" in out.stdout
+
+
+def test_named_statement_survives_a_quiet_spell(start_keel):
+    """A client quiet for a second parks, keeping nothing it does not use (test_memory); its named
+    statements stay with it, and a carried SET too."""
+    from test_memory import buffers_in_use
+    from harness import wait_until
+    k = keel_tx(start_keel, pool_size=1)
+    a = raw_login(k)
+    a.send(P(SQL1, name="s1") + B(params=["1"], stmt="s1") + E() + S())
+    assert not a.read_until_ready().errors
+    a.query_ok("set statement_timeout = '7s'")
+    admin = raw_login(k, database="keel")
+    wait_until(lambda: buffers_in_use(admin) <= 1, 5, desc="the quiet client parked")
+    a.send(B(params=["21"], stmt="s1") + E() + S())
+    r = a.read_until_ready()
+    assert not r.errors and r.rows == [["42"]]
+    assert a.scalar("show statement_timeout") == "7s"
