@@ -120,8 +120,8 @@ inline ssize_t recv_some(int fd, void* p, size_t n, int flags) {
 class RecvOpBase : public ad::reactor_op {
  public:
   RecvOpBase(ad::socket_type s, asio::mutable_buffer b, Recv mode, func_type complete)
-      : reactor_op(error_code(), &RecvOpBase::do_perform, complete), socket_(s), buf_(b),
-        edge_(mode == Recv::edge) {}
+      : reactor_op(error_code(), &RecvOpBase::do_perform, complete), edge_(mode == Recv::edge), socket_(s),
+        buf_(b) {}
 
   /// Set while the op is being started: a perform() then is speculative, not an epoll event.
   bool starting_ = false;
@@ -149,9 +149,9 @@ class RecvOpBase : public ad::reactor_op {
   }
 
  private:
+  bool edge_;  // beside starting_: every parked client holds one of these ops
   ad::socket_type socket_;
   asio::mutable_buffer buf_;
-  bool edge_;
 };
 
 template <class Handler, class IoExecutor>

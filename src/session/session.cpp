@@ -71,9 +71,11 @@ awaitable<void> Session::run() {
   // client_login_timeout (check_idle), with no timer of its own to set and cancel.
   key_pid_ = ctx_.register_session(shared_from_this());
   std::string greeting;
-  bool ok = co_await startup(in);
-  if (ok) ok = co_await authenticate(in, greeting);
-  if (ok) ok = co_await attach_pool(greeting);
+  Login who;
+  bool ok = co_await startup(in, who);
+  if (ok) ok = co_await authenticate(in, greeting, who);
+  if (ok) ok = co_await attach_pool(greeting, who);
+  who = {};  // the frame lives on while the client is served
   logged_in_ = true;
   if (ok) {
     if (co_await serve(in)) co_return park();  // idle from the start: no frames held
@@ -85,9 +87,9 @@ awaitable<void> Session::run() {
 }
 
 /// Reads the startup packet, answering SSLRequest/GSSENCRequest with 'N' and routing
-/// CancelRequest. Returns true with user_/database_ set when a StartupMessage was accepted.
+/// CancelRequest. Returns true with `who` set when a StartupMessage was accepted.
 /// (One FATAL path, so the coroutine frame holds one PgError, not one per refusal.)
-awaitable<bool> Session::startup(std::vector<uint8_t>& in) {
+awaitable<bool> Session::startup(std::vector<uint8_t>& in, Login& who) {
   for (;;) {
     auto sp = protocol::decode_startup(in.data(), in.size());
     if (sp.kind == protocol::StartupPacket::Kind::need_more) {
@@ -112,7 +114,7 @@ awaitable<bool> Session::startup(std::vector<uint8_t>& in) {
         co_await ctx_.route_cancel(sp.cancel_pid, sp.cancel_secret);
         co_return false;
       }
-      refused = accept_startup(sp, first);
+      refused = accept_startup(sp, first, who);
     }
     if (!first.empty() && !co_await send(first)) co_return false;
     if (refused) {
@@ -123,10 +125,10 @@ awaitable<bool> Session::startup(std::vector<uint8_t>& in) {
   }
 }
 
-/// A StartupMessage's parameters applied (user_, database_, wanted_, startup_): the error that
+/// A StartupMessage's parameters applied (who, wanted_, startup_): the error that
 /// refuses the login, if one does; `first` gets a NegotiateProtocolVersion when the client asked
 /// for a newer minor version or _pq_ options.
-std::optional<PgError> Session::accept_startup(const protocol::StartupPacket& sp, std::string& first) {
+std::optional<PgError> Session::accept_startup(const protocol::StartupPacket& sp, std::string& first, Login& who) {
   if (sp.major != 3)
     return PgError::fatal(sqlstate::feature_not_supported,
                           fmt::format("unsupported frontend protocol {}.{}: server supports 3.0", sp.major, sp.minor));
@@ -142,8 +144,8 @@ std::optional<PgError> Session::accept_startup(const protocol::StartupPacket& sp
     return true;
   };
   for (auto& [k, v] : sp.params) {
-    if (k == "user") user_ = v;
-    else if (k == "database") database_ = v;
+    if (k == "user") who.user = v;
+    else if (k == "database") who.database = v;
     else if (k == "replication" && v != "false" && v != "off" && v != "0")
       return PgError::fatal(sqlstate::feature_not_supported, "replication connections are not supported through keel");
     else if (k.rfind("_pq_.", 0) == 0) unknown.push_back(k);
@@ -159,9 +161,9 @@ std::optional<PgError> Session::accept_startup(const protocol::StartupPacket& sp
   if (bad_name) return PgError::fatal(sqlstate::protocol_violation, "invalid parameter name in startup packet");
   startup_ = wanted_;
   if (sp.minor > 0 || !unknown.empty()) protocol::Encoder(first).negotiate_protocol_version(0, unknown);
-  if (user_.empty())
+  if (who.user.empty())
     return PgError::fatal(sqlstate::invalid_authorization, "no PostgreSQL user name specified in startup packet");
-  if (database_.empty()) database_ = user_;
+  if (who.database.empty()) who.database = who.user;
   if (ctx_.runtime().clients.load(std::memory_order_relaxed) > cfg_->max_client_conn)
     return PgError::fatal(sqlstate::too_many_connections, "sorry, too many clients already");
   return std::nullopt;
@@ -201,14 +203,14 @@ awaitable<bool> Session::read_login(std::vector<uint8_t>& in) {
 
 /// SCRAM-SHA-256 against the configured verifier (or trust). An unknown user runs the same
 /// exchange against a mock verifier and gets the same 28P01 as a wrong password.
-awaitable<bool> Session::authenticate(std::vector<uint8_t>& in, std::string& greeting) {
+awaitable<bool> Session::authenticate(std::vector<uint8_t>& in, std::string& greeting, const Login& who) {
   if (cfg_->auth_type != config::AuthType::scram_sha_256) co_return true;
-  const auto* user = cfg_->user(user_);
+  const auto* user = cfg_->user(who.user);
   std::string out;
   out.reserve(256);  // holds the server-first message too (about 100 bytes): one allocation
   protocol::Encoder(out).auth_sasl("SCRAM-SHA-256");
   if (!co_await send(out)) co_return false;
-  auth::ScramServer scram(user && user->verifier ? &*user->verifier : nullptr, user_, ctx_.runtime().mock_seed);
+  auth::ScramServer scram(user && user->verifier ? &*user->verifier : nullptr, who.user, ctx_.runtime().mock_seed);
   std::optional<PgError> refused;
   for (int step = 0; step < 2 && !refused; ++step) {
     auto m = co_await read_auth_message(in);
@@ -247,13 +249,13 @@ std::optional<PgError> Session::sasl_step(auth::ScramServer& scram, int step, co
 
 /// Finds the database and pool, learns the server's parameters if this pool has none yet, and
 /// completes the startup (AuthenticationOk, ParameterStatus..., BackendKeyData, ReadyForQuery).
-awaitable<bool> Session::attach_pool(std::string& greeting) {
+awaitable<bool> Session::attach_pool(std::string& greeting, const Login& who) {
   std::string out = std::move(greeting);
   out.reserve(out.size() + 512);  // the parameters, key and ReadyForQuery: one allocation, not four
   protocol::Encoder enc(out);
-  if (database_ == "keel") {
-    if (!cfg_->is_admin(user_)) {
-      PgError e = PgError::fatal(sqlstate::invalid_authorization, "user \"" + user_ + "\" may not use the admin console");
+  if (who.database == "keel") {
+    if (!cfg_->is_admin(who.user)) {
+      PgError e = PgError::fatal(sqlstate::invalid_authorization, "user \"" + who.user + "\" may not use the admin console");
       co_await fatal(e, out);
       co_return false;
     }
@@ -262,15 +264,15 @@ awaitable<bool> Session::attach_pool(std::string& greeting) {
         .parameter_status("server_encoding", "UTF8").parameter_status("DateStyle", "ISO, MDY")
         .parameter_status("integer_datetimes", "on").parameter_status("standard_conforming_strings", "on");
   } else {
-    db_ = cfg_->database(database_);
+    db_ = cfg_->database(who.database);
     if (!db_) {
-      PgError e = PgError::fatal(sqlstate::invalid_catalog_name, "database \"" + database_ + "\" does not exist");
+      PgError e = PgError::fatal(sqlstate::invalid_catalog_name, "database \"" + who.database + "\" does not exist");
       co_await fatal(e, out);
       co_return false;
     }
     mode_ = db_->pool.mode;
     track_statements_ = mode_ == config::PoolMode::transaction && db_->pool.max_prepared_statements > 0;
-    pool_ = &ctx_.pool_for(*db_, user_);
+    pool_ = &ctx_.pool_for(*db_, who.user);
     pool_->stats().cl_active.add();
     counted_ = true;
     if (!pool_->server_params()) {
@@ -308,7 +310,7 @@ awaitable<bool> Session::attach_pool(std::string& greeting) {
     std::memcpy(&key_secret_, r.data(), 4);
   }
   enc.backend_key_data(key_pid_, key_secret_).ready_for_query('I');
-  KEEL_DEBUG(ids(), "login user={} database={}", user_, database_);
+  KEEL_DEBUG(ids(), "login user={} database={}", who.user, who.database);
   co_return co_await send(out);
 }
 

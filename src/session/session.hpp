@@ -77,13 +77,18 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   // Phases.
   awaitable<void> run();
-  awaitable<bool> startup(std::vector<uint8_t>& in);
-  std::optional<PgError> accept_startup(const protocol::StartupPacket& sp, std::string& first);
+  /// Who the client says it is: needed during login only (the pool keeps the names after), so
+  /// it lives in run()'s frame, not in the session an idle client keeps.
+  struct Login {
+    std::string user, database;
+  };
+  awaitable<bool> startup(std::vector<uint8_t>& in, Login& who);
+  std::optional<PgError> accept_startup(const protocol::StartupPacket& sp, std::string& first, Login& who);
   /// `greeting`: what authentication still has to say (SASL final), sent with the login's answer.
-  awaitable<bool> authenticate(std::vector<uint8_t>& in, std::string& greeting);
+  awaitable<bool> authenticate(std::vector<uint8_t>& in, std::string& greeting, const Login& who);
   std::optional<PgError> sasl_step(auth::ScramServer& scram, int step, const std::pair<char, std::string>& m,
                                    std::string& out);
-  awaitable<bool> attach_pool(std::string& greeting);
+  awaitable<bool> attach_pool(std::string& greeting, const Login& who);
   /// Serves the client until it leaves (false) or goes idle (true: park() next); `woken`: bytes
   /// are waiting (the park ended), read them before parking again.
   awaitable<bool> serve(std::vector<uint8_t>& leftover, bool woken = false);
@@ -144,11 +149,13 @@ class Session : public std::enable_shared_from_this<Session> {
   config::ConfigPtr cfg_;
   uint64_t id_;
   int32_t key_pid_ = 0, key_secret_ = 0;
-  std::string user_, database_;
   const config::DatabaseConfig* db_ = nullptr;
   config::PoolMode mode_ = config::PoolMode::transaction;
   bool admin_ = false;
   bool counted_ = false;
+  /// Transaction mode: the client's named statements follow it to any server connection
+  /// (src/prepared); the ledger's exchange holds the responses the attached server owes, in order.
+  bool track_statements_ = false;
   pool::Pool* pool_ = nullptr;
   ParamList wanted_;  ///< the client's own session parameters (startup, options, its SETs)
   ParamList startup_;  ///< ... as its startup packet gave them (what RESET returns to)
@@ -164,9 +171,6 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_ready_for_query();
   void reset_to_startup(Reader& r, sql::SessionStateDelta& effect);
   sql::SessionPins pins_;  ///< session state that ties the client to its server connection
-  /// Transaction mode: the client's named statements follow it to any server connection
-  /// (src/prepared); the ledger's exchange holds the responses the attached server owes, in order.
-  bool track_statements_ = false;
   /// What the session keeps beyond one message: the client's named statements and the responses
   /// the server owes (transaction mode), carried SET/RESETs waiting for their ReadyForQuery, and
   /// the exchanges whose "SET" tag the client sees as RESET. Made when first needed, given back
