@@ -67,6 +67,11 @@ class Parser {
     }
     return v;
   }
+  std::optional<bool> boolean(const toml::node& n, std::string_view key) {
+    if (auto b = n.value<bool>(); b && n.is_boolean()) return b;
+    error(n, fmt::format("'{}' must be true or false", key));
+    return std::nullopt;
+  }
   std::optional<double> seconds(const toml::node& n, std::string_view key) {
     if (!n.is_integer() && !n.is_floating_point()) {
       error(n, fmt::format("'{}' must be a number of seconds", key));
@@ -181,7 +186,7 @@ ParseResult parse_config(std::string_view text, std::string_view source_name) {
       if (!t) continue;
       ps.each(*t, "keel",
               {"listen", "workers", "auth_type", "max_client_conn", "max_message_size", "client_login_timeout",
-               "tcp_defer_accept", "admin_users", "log_level"},
+               "tcp_defer_accept", "share_listen", "admin_users", "log_level"},
               [&](std::string_view key, const toml::node& n) {
                 if (key == "listen") {
                   if (auto s = ps.str(n, key); s && !split_host_port(*s, c.listen_host, c.listen_port))
@@ -202,6 +207,8 @@ ParseResult parse_config(std::string_view text, std::string_view source_name) {
                   if (auto d = ps.seconds(n, key)) c.client_login_timeout = *d;
                 } else if (key == "tcp_defer_accept") {
                   if (auto i = ps.integer(n, key, 0, 3600)) c.tcp_defer_accept = int(*i);
+                } else if (key == "share_listen") {
+                  if (auto b = ps.boolean(n, key)) c.share_listen = *b;
                 } else if (key == "admin_users") {
                   auto* arr = n.as_array();
                   if (!arr) { ps.error(n, "'admin_users' must be an array of strings"); return; }

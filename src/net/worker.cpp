@@ -29,15 +29,36 @@ void set_int_option(Acceptor& acc, int level, int name, int value, const char* w
   if (::setsockopt(acc.native_handle(), level, name, &value, sizeof value) != 0)
     throw boost::system::system_error(error_code(errno, asio::error::get_system_category()), what);
 }
-}  // namespace
 
-Acceptor open_listener(asio::io_context& io, const std::string& host, uint16_t port, int defer_accept_s) {
+/// An unbound socket for host:port (resolved into `ep`) with SO_REUSEADDR: a restart binds past
+/// its last run's connections in TIME_WAIT.
+Acceptor open_socket(asio::io_context& io, const std::string& host, uint16_t port, tcp::endpoint& ep) {
   error_code ec;
-  tcp::endpoint ep = resolve_endpoint(io, host, port, ec);
+  ep = resolve_endpoint(io, host, port, ec);
   if (ec) throw boost::system::system_error(ec, "resolve " + host);
   Acceptor acc(io);
   acc.open(ep.protocol());
   acc.set_option(Acceptor::reuse_address(true));
+  return acc;
+}
+}  // namespace
+
+void ensure_no_listener(asio::io_context& io, const std::string& host, uint16_t port) {
+  // A bind without SO_REUSEPORT conflicts with any listener on the port (SO_REUSEADDR still lets
+  // it past connections of an earlier run in TIME_WAIT). Never listened on, it leaves nothing.
+  tcp::endpoint ep;
+  Acceptor probe = open_socket(io, host, port, ep);
+  error_code ec;
+  probe.bind(ep, ec);
+  if (ec == asio::error::address_in_use)
+    throw boost::system::system_error(ec, "another process listens on " + host + ":" + std::to_string(port) +
+                                              " (keel.share_listen = true lets keel listen beside it)");
+  if (ec) throw boost::system::system_error(ec, "bind " + host + ":" + std::to_string(port));
+}
+
+Acceptor open_listener(asio::io_context& io, const std::string& host, uint16_t port, int defer_accept_s) {
+  tcp::endpoint ep;
+  Acceptor acc = open_socket(io, host, port, ep);
   acc.set_option(tcp::no_delay(true));  // accepted sockets inherit it (see net::accept_now)
   // Each worker listens on the same port; the kernel spreads connections over them. (Refused,
   // the second worker's bind would fail with a misleading "address in use": say so here.)

@@ -49,6 +49,10 @@ class Worker {
 /// many seconds). Throws boost::system::system_error on failure (start-up only).
 Acceptor open_listener(asio::io_context& io, const std::string& host, uint16_t port, int defer_accept_s = 0);
 
+/// Throws boost::system::system_error (address in use) when another socket listens on
+/// host:port, even one that set SO_REUSEPORT: open_listener's own sockets would join it.
+void ensure_no_listener(asio::io_context& io, const std::string& host, uint16_t port);
+
 /// Resolves host (numeric or name) once, at start-up or connect time.
 tcp::endpoint resolve_endpoint(asio::io_context& io, const std::string& host, uint16_t port, error_code& ec);
 

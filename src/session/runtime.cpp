@@ -20,6 +20,8 @@ std::vector<asio::io_context*> Runtime::ios() const {
 }
 
 void Runtime::start() {
+  if (!config->share_listen && !workers.empty())
+    net::ensure_no_listener(workers.front()->io(), config->listen_host, config->listen_port);
   for (auto& c : contexts) c->listen();
   for (auto& c : contexts) c->start();
   for (auto& w : workers) w->start();

@@ -101,6 +101,7 @@ INVALID_CASES = {
     "bad-pool-mode": ('pool_mode = "transaction"', 'pool_mode = "bogus"'),
     "bad-auth-type": ('auth_type = "scram-sha-256"', 'auth_type = "kerberos"'),
     "bad-listen": ('listen = "127.0.0.1:6432"', 'listen = "no-port-here"'),
+    "wrong-type-bool": ('listen = "127.0.0.1:6432"', 'share_listen = "yes"'),
     "toml-syntax": ("min_pool_size = 0", "min_pool_size = = 0"),
 }
 
@@ -186,3 +187,23 @@ def test_log_level_decides_what_is_logged(start_keel, level):
     assert q1(connect(k, autocommit=True), "select 1") == 1
     logged = "login user=" in k.log_text()
     assert logged == (level == "debug")
+
+
+def test_second_keel_on_the_same_address(start_keel, tmp_path):
+    """A second keel on an address another one listens on refuses to start, naming the way to
+    share it on purpose (keel.share_listen), rather than silently taking half the connections."""
+    if DIRECT:
+        pytest.skip("keel only")
+    first = start_keel({"keel": {"workers": 2}})
+    second = tmp_path / "second.toml"
+    second.write_text(first.config_path.read_text())
+    proc = subprocess.run([keel_bin(), "--config", str(second)], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=10)
+    out = proc.stdout.decode(errors="replace")
+    assert proc.returncode != 0
+    assert f"another process listens on 127.0.0.1:{first.port}" in out and "share_listen" in out, out
+    assert q1(connect(first, autocommit=True), "select 1") == 1
+    # On purpose: both listen, and clients reach either.
+    beside = start_keel({"keel": {"workers": 1, "share_listen": True}}, port=first.port, name="beside")
+    for _ in range(8):
+        assert q1(connect(beside, autocommit=True), "select 2") == 2
