@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 from conftest import DIRECT, MODES
-from harness import connect, free_port, keel_bin, q1, scram_verifier
+from harness import connect, free_port, keel_bin, port_accepts, q1, scram_verifier, wait_until
 
 VALID_CONFIG = textwrap.dedent("""\
     # a complete configuration
@@ -203,7 +203,12 @@ def test_second_keel_on_the_same_address(start_keel, tmp_path):
     assert proc.returncode != 0
     assert f"another process listens on 127.0.0.1:{first.port}" in out and "share_listen" in out, out
     assert q1(connect(first, autocommit=True), "select 1") == 1
-    # On purpose: both listen, and clients reach either.
+    # On purpose: a keel started beside it (a restart) serves the address once the first is gone.
     beside = start_keel({"keel": {"workers": 1, "share_listen": True}}, port=first.port, name="beside")
+    assert first.stop() == []
+    first.proc = None  # stopped here: nothing left for the teardown to stop
+    # (a connection that reached the first one's queue as it closed is reset, as with any
+    # SO_REUSEPORT hand-over: wait for one that gets through)
+    wait_until(lambda: port_accepts(beside.host, beside.port), 5, desc="the keel beside answers")
     for _ in range(8):
         assert q1(connect(beside, autocommit=True), "select 2") == 2

@@ -331,7 +331,7 @@ def test_pgbench_prepared_more_clients_than_connections(start_keel, mode):
 
 def test_named_statement_survives_a_quiet_spell(start_keel):
     """A client quiet for a second parks, keeping nothing it does not use (test_memory); its named
-    statements stay with it, and a carried SET too."""
+    statements stay with it. One that parks with none starts keeping them again after."""
     from test_memory import buffers_in_use
     from harness import wait_until
     k = keel_tx(start_keel, pool_size=1)
@@ -345,3 +345,11 @@ def test_named_statement_survives_a_quiet_spell(start_keel):
     r = a.read_until_ready()
     assert not r.errors and r.rows == [["42"]]
     assert a.scalar("show statement_timeout") == "7s"
+    b = raw_login(k)
+    b.send(P(SQL1) + B(params=["2"]) + E() + S())  # unnamed only: it keeps nothing
+    assert b.read_until_ready().rows == [["4"]]
+    wait_until(lambda: buffers_in_use(admin) <= 1, 5, desc="the second client parked")
+    b.send(P(SQL2, name="s2") + B(params=["x"], stmt="s2") + E() + S())
+    assert b.read_until_ready().rows == [["x!"]]
+    b.send(B(params=["y"], stmt="s2") + E() + S())
+    assert b.read_until_ready().rows == [["y!"]]
