@@ -50,12 +50,13 @@ void ensure_no_listener(asio::io_context& io, const std::string& host, uint16_t 
   Acceptor probe = open_socket(io, host, port, ep);
   error_code ec;
   probe.bind(ep, ec);
+  if (!ec) return;
   const std::string where = host.find(':') == std::string::npos ? host + ":" + std::to_string(port)
                                                                   : "[" + host + "]:" + std::to_string(port);
   if (ec == asio::error::address_in_use)
     throw boost::system::system_error(
         ec, "another process listens on " + where + " (keel.share_listen = true lets keel listen beside it)");
-  if (ec) throw boost::system::system_error(ec, "bind " + where);
+  throw boost::system::system_error(ec, "bind " + where);
 }
 
 Acceptor open_listener(asio::io_context& io, const std::string& host, uint16_t port, int defer_accept_s) {

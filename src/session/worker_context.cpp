@@ -129,16 +129,21 @@ int32_t WorkerContext::register_session(const std::shared_ptr<Session>& s) {
   return int32_t((1u << 30) | (uint32_t(id()) << kWorkerShift) | (slot + 1));
 }
 
+size_t WorkerContext::slot_of(int32_t pid) const {
+  uint32_t n = uint32_t(pid) & kCounterMask;  // register_session's slot + 1
+  return n != 0 && n <= sessions_.size() ? n - 1 : sessions_.size();
+}
+
 Session* WorkerContext::registered(int32_t pid) const {
-  uint32_t n = uint32_t(pid) & kCounterMask;
-  return n != 0 && n <= sessions_.size() ? sessions_[n - 1] : nullptr;
+  size_t slot = slot_of(pid);
+  return slot < sessions_.size() ? sessions_[slot] : nullptr;
 }
 
 void WorkerContext::unregister_session(int32_t pid) {
-  uint32_t n = uint32_t(pid) & kCounterMask;
-  if (n == 0 || n > sessions_.size() || !sessions_[n - 1]) return;
-  sessions_[n - 1] = nullptr;
-  free_slots_.push_back(n - 1);
+  size_t slot = slot_of(pid);
+  if (slot == sessions_.size() || !sessions_[slot]) return;
+  sessions_[slot] = nullptr;
+  free_slots_.push_back(uint32_t(slot));
 }
 
 awaitable<void> WorkerContext::route_cancel(int32_t pid, int32_t secret) {
@@ -156,9 +161,9 @@ awaitable<void> WorkerContext::route_cancel(int32_t pid, int32_t secret) {
 }
 
 awaitable<void> WorkerContext::cancel_local(int32_t pid, int32_t secret) {
-  Session* registered_session = registered(pid);
-  if (!registered_session) co_return;
-  auto s = registered_session->shared_from_this();
+  Session* found = registered(pid);
+  if (!found) co_return;
+  auto s = found->shared_from_this();
   auto to = s->cancel_target(secret);
   s.reset();  // the session may end meanwhile: what the cancel needs is copied
   if (to) co_await pool::cancel_request(*to);

@@ -53,6 +53,8 @@ class WorkerContext {
   awaitable<void> accept_loop();
   awaitable<void> sweep_loop();
   awaitable<void> cancel_local(int32_t pid, int32_t secret);
+  /// The slot pid names in sessions_, or sessions_.size() when it names none.
+  size_t slot_of(int32_t pid) const;
   /// The session registered under pid on this worker, or null.
   Session* registered(int32_t pid) const;
 
