@@ -233,17 +233,21 @@ ParseResult parse_config(std::string_view text, std::string_view source_name) {
         if (sec == "databases") {
           if (name == "keel") { ps.error(node, "database name 'keel' is reserved for the admin console"); continue; }
           DatabaseConfig db;
+          const toml::node* host_node = nullptr;
           db.name = name;
           db.pool = c.pool_defaults;
           ps.each(*dt, label, {"host", "port", "dbname", "server_user", "server_password", "pool_mode", "pool_size", "min_pool_size", "session_state", "max_prepared_statements"},
                   [&](std::string_view key, const toml::node& n) {
-                    if (key == "host") { if (auto s = ps.str(n, key)) db.host = *s; }
+                    if (key == "host") { if (auto s = ps.str(n, key)) db.host = *s, host_node = &n; }
                     else if (key == "port") { if (auto i = ps.integer(n, key, 1, 65535)) db.port = uint16_t(*i); }
                     else if (key == "dbname") { if (auto s = ps.str(n, key)) db.dbname = *s; }
                     else if (key == "server_user") { db.server_user = ps.str(n, key); }
                     else if (key == "server_password") { db.server_password = ps.str(n, key); }
                     else ps.pool_key(db.pool, key, n);
                   });
+          if (host_node && is_socket_dir(db.host) && socket_path(db.host, db.port).size() > kMaxSocketPath)
+            ps.error(*host_node, fmt::format("{}.host: the socket path \"{}\" is longer than {} bytes", label,
+                                       socket_path(db.host, db.port), kMaxSocketPath));
           c.databases[name] = std::move(db);
         } else {
           UserConfig u;

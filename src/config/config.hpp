@@ -31,9 +31,18 @@ struct PoolSettings {
   int max_prepared_statements = 200;    ///< per server connection, transaction mode; 0 = pin instead
 };
 
+/// A server host naming a directory, as libpq reads it: the server listens on a Unix socket there.
+inline bool is_socket_dir(std::string_view host) { return !host.empty() && host.front() == '/'; }
+/// The socket file PostgreSQL makes in `dir` for `port` (its unix_socket_directories).
+inline std::string socket_path(std::string_view dir, uint16_t port) {
+  return std::string(dir) + "/.s.PGSQL." + std::to_string(port);
+}
+/// The longest socket path a sockaddr_un holds (sun_path, less its terminating NUL).
+inline constexpr size_t kMaxSocketPath = 107;
+
 struct DatabaseConfig {
   std::string name;    ///< what clients ask for
-  std::string host = "127.0.0.1";
+  std::string host = "127.0.0.1";  ///< a name, an address, or a Unix socket's directory ("/...")
   uint16_t port = 5432;
   std::string dbname;  ///< the server-side name
   PoolSettings pool;

@@ -5,6 +5,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -30,8 +31,11 @@ inline Clock::time_point coarse_now() noexcept {
 /// Every socket, timer and coroutine runs on one worker's io_context: its own executor type,
 /// not the type-erased any_io_executor, so no completion copies or queries an erased executor.
 using Executor = asio::io_context::executor_type;
-using Socket = asio::basic_stream_socket<tcp, Executor>;
-using Acceptor = asio::basic_socket_acceptor<tcp, Executor>;
+/// A connected stream socket of either family keel speaks over: TCP, or a Unix-domain socket
+/// (a server whose host is a directory, as libpq reads it).
+using Stream = asio::generic::stream_protocol;
+using Socket = asio::basic_stream_socket<Stream, Executor>;
+using Acceptor = asio::basic_socket_acceptor<Stream, Executor>;
 using Resolver = asio::ip::basic_resolver<tcp, Executor>;
 using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor>;
 template <class T = void>

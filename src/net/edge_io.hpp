@@ -100,7 +100,7 @@ namespace ad = boost::asio::detail;
 
 /// A socket's or a listener's implementation (its descriptor, state and reactor registration):
 /// the same type for both.
-using IoImpl = ad::io_object_impl<ad::reactive_socket_service<tcp>, Executor>;
+using IoImpl = ad::io_object_impl<ad::reactive_socket_service<Stream>, Executor>;
 struct SocketAccess : Socket {
   static IoImpl& io(Socket& s) { return s.*(&SocketAccess::impl_); }
 };
@@ -341,7 +341,7 @@ auto async_wait_edge(Socket& s, Token&& token, bool = false) {
 /// connection than async_accept.
 /// False with `ec` when nothing was taken: would_block means none is pending now (wait with
 /// wait_acceptable()); other errors come from accept4().
-inline bool accept_now(Acceptor& a, const tcp& protocol, Socket& out, error_code& ec) {
+inline bool accept_now(Acceptor& a, const Stream& protocol, Socket& out, error_code& ec) {
   int fd;
   do fd = ::accept4(a.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
   while (fd < 0 && errno == EINTR);

@@ -37,7 +37,7 @@ Acceptor open_socket(asio::io_context& io, const std::string& host, uint16_t por
   ep = resolve_endpoint(io, host, port, ec);
   if (ec) throw boost::system::system_error(ec, "resolve " + host);
   Acceptor acc(io);
-  acc.open(ep.protocol());
+  acc.open(Stream(ep.protocol()));
   acc.set_option(Acceptor::reuse_address(true));
   return acc;
 }
@@ -49,7 +49,7 @@ void ensure_no_listener(asio::io_context& io, const std::string& host, uint16_t 
   tcp::endpoint ep;
   Acceptor probe = open_socket(io, host, port, ep);
   error_code ec;
-  probe.bind(ep, ec);
+  probe.bind(Stream::endpoint(ep), ec);
   if (!ec) return;
   const std::string where = host.find(':') == std::string::npos ? host + ":" + std::to_string(port)
                                                                   : "[" + host + "]:" + std::to_string(port);
@@ -69,7 +69,7 @@ Acceptor open_listener(asio::io_context& io, const std::string& host, uint16_t p
   // A client speaks first: wake for its first bytes, not for its connect (one wake-up less per
   // connection: accepted right after the handshake, its socket is usually still empty).
   if (defer_accept_s > 0) set_int_option(acc, IPPROTO_TCP, TCP_DEFER_ACCEPT, defer_accept_s, "TCP_DEFER_ACCEPT");
-  acc.bind(ep);
+  acc.bind(Stream::endpoint(ep));
   acc.listen(4096);
   acc.non_blocking(true);  // net::accept_now never waits
   return acc;

@@ -1,7 +1,7 @@
 #include "pool/server_conn.hpp"
 
-#include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 
 #include <atomic>
 
@@ -120,14 +120,28 @@ awaitable<Result<ServerConnPtr>> connect_server(const ServerTarget& t) {
   c->id = next_conn_id.fetch_add(1, std::memory_order_relaxed);
   auto deadline = Clock::now() + std::chrono::milliseconds(int64_t(t.connect_timeout * 1000));
   error_code ec;
-  Resolver resolver(ex);
-  auto [rec, results] = co_await resolver.async_resolve(t.host, std::to_string(t.port), nothrow);
-  if (rec || results.empty()) co_return conn_error("could not resolve server host \"" + t.host + "\"");
-  net::DeadlineGuard guard(c->sock, deadline);
-  auto [cec, ep] = co_await asio::async_connect(c->sock, results, nothrow);
-  if (cec) co_return conn_error("could not connect to server " + t.host + ":" + std::to_string(t.port) + ": " + cec.message());
-  c->endpoint = ep;
-  c->sock.set_option(tcp::no_delay(true), ec);
+  if (config::is_socket_dir(t.host)) {
+    // A server on this machine: its Unix socket skips the TCP stack on both ends.
+    const std::string path = config::socket_path(t.host, t.port);
+    c->endpoint = asio::local::stream_protocol::endpoint(path);
+    net::DeadlineGuard guard(c->sock, deadline);
+    auto [cec] = co_await c->sock.async_connect(c->endpoint, nothrow);
+    if (cec) co_return conn_error("could not connect to server on socket \"" + path + "\": " + cec.message());
+  } else {
+    Resolver resolver(ex);
+    auto [rec, results] = co_await resolver.async_resolve(t.host, std::to_string(t.port), nothrow);
+    if (rec || results.empty()) co_return conn_error("could not resolve server host \"" + t.host + "\"");
+    net::DeadlineGuard guard(c->sock, deadline);
+    error_code cec;
+    for (const auto& entry : results) {  // each address in turn, as asio::async_connect would
+      c->endpoint = entry.endpoint();
+      c->sock.close(ec);
+      std::tie(cec) = co_await c->sock.async_connect(c->endpoint, nothrow);
+      if (!cec || cec == asio::error::operation_aborted) break;
+    }
+    if (cec) co_return conn_error("could not connect to server " + t.host + ":" + std::to_string(t.port) + ": " + cec.message());
+    c->sock.set_option(tcp::no_delay(true), ec);
+  }
   std::string out;
   protocol::Encoder(out).startup({{"user", t.user}, {"database", t.dbname}});
   if (auto st = co_await write_all(c->sock, out); !st) co_return st.take_error();

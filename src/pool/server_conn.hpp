@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/config.hpp"
 #include "core/result.hpp"
 #include "net/asio.hpp"
 #include "prepared/statements.hpp"
@@ -18,7 +19,7 @@ using ParamList = std::vector<std::pair<std::string, std::string>>;
 
 /// Where and as whom to log in.
 struct ServerTarget {
-  std::string host;
+  std::string host;  ///< a name or address, or the directory of a Unix socket (config::is_socket_dir)
   uint16_t port = 5432;
   std::string dbname;
   std::string user;
@@ -28,7 +29,7 @@ struct ServerTarget {
 
 /// Where a CancelRequest for a server connection goes: its address and its backend key.
 struct CancelTarget {
-  tcp::endpoint endpoint;
+  Stream::endpoint endpoint;
   int32_t pid = 0;
   int32_t secret = 0;
 };
@@ -38,7 +39,7 @@ class ServerConn {
   explicit ServerConn(Executor ex) : sock(ex) {}
 
   Socket sock;
-  tcp::endpoint endpoint;
+  Stream::endpoint endpoint;
   uint64_t id = 0;
   int32_t pid = 0, secret = 0;  ///< the server's BackendKeyData, for cancel
   Clock::time_point created{}, idle_since{};

@@ -315,8 +315,14 @@ void Session::decide(Reader& r, char type, Decision& d) const {
   if (effect && mode_ == config::PoolMode::session) {
     // Session mode looks only for RESET of a carried parameter (below); nothing pins.
     if (!effect->param_reset || effect->statements != 1) effect.reset();
-    else *effect = sql::SessionStateDelta{.statements = 1, .carried_param = std::move(effect->carried_param),
-                                          .param_reset = true, .reset_tag = effect->reset_tag};
+    else {
+      sql::SessionStateDelta reset;
+      reset.statements = 1;
+      reset.carried_param = std::move(effect->carried_param);
+      reset.param_reset = true;
+      reset.reset_tag = effect->reset_tag;
+      *effect = std::move(reset);
+    }
   }
   if (effect && !effect->carried_param.empty()) {
     // SET/RESET of a parameter keel carries: outside a transaction, with nothing in flight,

@@ -39,7 +39,7 @@ void WorkerContext::start() {
 }
 
 awaitable<void> WorkerContext::accept_loop() {
-  const tcp protocol = acceptor_->local_endpoint().protocol();
+  const Stream protocol(acceptor_->local_endpoint().protocol());
   int in_a_row = 0;
   for (;;) {
     Socket sock(w_.io());

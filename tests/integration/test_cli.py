@@ -102,6 +102,7 @@ INVALID_CASES = {
     "bad-auth-type": ('auth_type = "scram-sha-256"', 'auth_type = "kerberos"'),
     "bad-listen": ('listen = "127.0.0.1:6432"', 'listen = "no-port-here"'),
     "wrong-type-bool": ('listen = "127.0.0.1:6432"', 'share_listen = "yes"'),
+    "socket-path-too-long": ('host = "127.0.0.1"', 'host = "/' + "d" * 100 + '"'),
     "toml-syntax": ("min_pool_size = 0", "min_pool_size = = 0"),
 }
 

@@ -26,13 +26,13 @@ TEST(AcceptNow, TakesPendingConnectionsReadyForUseThenSaysNoneIsLeft) {
   asio::io_context io{1};
   Acceptor acc = open_listener(io, "127.0.0.1", 0);
   ASSERT_TRUE(acc.non_blocking()) << "accept_now must never wait";
-  const tcp protocol = acc.local_endpoint().protocol();
+  const Stream protocol(acc.local_endpoint().protocol());
   error_code ec;
   Socket none(io);
   EXPECT_FALSE(accept_now(acc, protocol, none, ec));
   EXPECT_EQ(ec, asio::error::would_block);
 
-  tcp::socket c1(io), c2(io);
+  Socket c1(io), c2(io);
   c1.connect(acc.local_endpoint());
   c2.connect(acc.local_endpoint());
   for (int i = 0; i < 2; ++i) {
@@ -61,7 +61,7 @@ TEST(AcceptNow, TakesPendingConnectionsReadyForUseThenSaysNoneIsLeft) {
   asio::co_spawn(io, [&]() -> awaitable<void> { wec = co_await wait_acceptable(acc); }, asio::detached);
   io.poll();
   EXPECT_EQ(wec, asio::error::would_block) << "nothing pending: the wait waits";
-  tcp::socket c3(io);
+  Socket c3(io);
   c3.connect(acc.local_endpoint());
   io.run_one_for(std::chrono::seconds(2));
   EXPECT_FALSE(wec);
@@ -74,8 +74,8 @@ TEST(AcceptNow, TakesPendingConnectionsReadyForUseThenSaysNoneIsLeft) {
 TEST(AcceptNow, WithDeferredAcceptAConnectionComesWithItsFirstBytes) {
   asio::io_context io{1};
   Acceptor acc = open_listener(io, "127.0.0.1", 0, /*defer_accept_s=*/5);
-  const tcp protocol = acc.local_endpoint().protocol();
-  tcp::socket c(io);
+  const Stream protocol(acc.local_endpoint().protocol());
+  Socket c(io);
   c.connect(acc.local_endpoint());
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   error_code ec;
@@ -99,7 +99,7 @@ TEST(AcceptNow, WithDeferredAcceptAConnectionComesWithItsFirstBytes) {
 class ReadNowLoopback : public ::testing::Test {
  protected:
   void SetUp() override {
-    Acceptor acc(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    Acceptor acc(io, Stream::endpoint(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
     peer.connect(acc.local_endpoint());
     acc.accept(s);
   }
@@ -111,7 +111,7 @@ class ReadNowLoopback : public ::testing::Test {
   }
 
   asio::io_context io{1};
-  tcp::socket peer{io};
+  Socket peer{io};
   Socket s{io};
   std::string buf;
   net::ReadNow got;
