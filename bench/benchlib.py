@@ -72,9 +72,10 @@ def pgbouncers():
     return found
 
 
-def write_pgbouncer(work, name, pport, verifier, pool_size):
+def write_pgbouncer(work, name, pport, verifier, pool_size, server_host="127.0.0.1"):
     """PgBouncer's directory work/name (owned by postgres) with its strongest set-up: the SCRAM
-    verifier in auth_file, transaction mode, no log line per login. Returns (ini path, port)."""
+    verifier in auth_file, transaction mode, no log line per login. server_host is PostgreSQL's
+    address or (start_postgres's `work`) its Unix socket's directory. Returns (ini path, port)."""
     port = free_port()
     d = f"{work}/{name}"; os.mkdir(d); shutil.chown(d, "postgres")
     with open(f"{d}/users.txt", "w") as f:
@@ -82,7 +83,7 @@ def write_pgbouncer(work, name, pport, verifier, pool_size):
     # 1.18 has no max_prepared_statements (it fails -M prepared in transaction mode).
     prepared = "" if name == "pgbouncer-1.18" else "max_prepared_statements = 200\n"
     with open(f"{d}/pgbouncer.ini", "w") as f:
-        f.write(f"[databases]\nbench = host=127.0.0.1 port={pport} dbname=bench\n[pgbouncer]\n"
+        f.write(f"[databases]\nbench = host={server_host} port={pport} dbname=bench\n[pgbouncer]\n"
                 f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\nauth_type = scram-sha-256\n"
                 f"auth_file = {d}/users.txt\npool_mode = transaction\ndefault_pool_size = {pool_size}\n"
                 f"max_client_conn = 20000\n{prepared}logfile = {d}/log\n"
@@ -93,12 +94,13 @@ def write_pgbouncer(work, name, pport, verifier, pool_size):
     return f"{d}/pgbouncer.ini", port
 
 
-def write_keel(work, name, pport, workers, pool_size):
-    """keel's configuration work/name.toml, the same pool as PgBouncer's. Returns (path, port)."""
+def write_keel(work, name, pport, workers, pool_size, server_host="127.0.0.1"):
+    """keel's configuration work/name.toml, the same pool and server_host as PgBouncer's. Returns
+    (path, port)."""
     port = free_port()
     with open(f"{work}/{name}.toml", "w") as f:
         f.write(f'[keel]\nlisten = "127.0.0.1:{port}"\nworkers = {workers}\nmax_client_conn = 20000\n'
                 f'[pool]\npool_mode = "transaction"\npool_size = {pool_size}\n'
-                f'[databases.bench]\nhost = "127.0.0.1"\nport = {pport}\ndbname = "bench"\n'
+                f'[databases.bench]\nhost = "{server_host}"\nport = {pport}\ndbname = "bench"\n'
                 f'[users.bench]\npassword = "benchpass"\n')
     return f"{work}/{name}.toml", port

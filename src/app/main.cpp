@@ -34,8 +34,8 @@ int serve(keel::config::ConfigPtr cfg) {
     std::fflush(nullptr);
     _exit(1);
   }
-  spdlog::info("keel {} listening on {}:{} with {} workers", KEEL_VERSION, cfg->listen_host, cfg->listen_port,
-               cfg->workers);
+  spdlog::info("keel {} listening on {}:{}{} with {} workers", KEEL_VERSION, cfg->listen_host, cfg->listen_port,
+               rt.socket_file.path.empty() ? "" : " and " + rt.socket_file.path, cfg->workers);
   keel::asio::io_context main_io;
   keel::asio::signal_set signals(main_io, SIGINT, SIGTERM);
   signals.async_wait([&](const keel::error_code&, int sig) {

@@ -184,9 +184,10 @@ ParseResult parse_config(std::string_view text, std::string_view source_name) {
     if (sec == "keel") {
       auto* t = ps.table(v, sec);
       if (!t) continue;
+      const toml::node* socket_dir_node = nullptr;
       ps.each(*t, "keel",
               {"listen", "workers", "auth_type", "max_client_conn", "max_message_size", "client_login_timeout",
-               "tcp_defer_accept", "share_listen", "admin_users", "log_level"},
+               "tcp_defer_accept", "share_listen", "unix_socket_dir", "admin_users", "log_level"},
               [&](std::string_view key, const toml::node& n) {
                 if (key == "listen") {
                   if (auto s = ps.str(n, key); s && !split_host_port(*s, c.listen_host, c.listen_port))
@@ -209,6 +210,11 @@ ParseResult parse_config(std::string_view text, std::string_view source_name) {
                   if (auto i = ps.integer(n, key, 0, 3600)) c.tcp_defer_accept = int(*i);
                 } else if (key == "share_listen") {
                   if (auto b = ps.boolean(n, key)) c.share_listen = *b;
+                } else if (key == "unix_socket_dir") {
+                  if (auto s = ps.str(n, key)) {
+                    if (!s->empty() && !is_socket_dir(*s)) ps.error(n, "'unix_socket_dir' must be an absolute path (or \"\")");
+                    else c.unix_socket_dir = *s, socket_dir_node = &n;
+                  }
                 } else if (key == "admin_users") {
                   auto* arr = n.as_array();
                   if (!arr) { ps.error(n, "'admin_users' must be an array of strings"); return; }
@@ -222,6 +228,9 @@ ParseResult parse_config(std::string_view text, std::string_view source_name) {
                   }
                 }
               });
+      if (socket_dir_node && socket_path(c.unix_socket_dir, c.listen_port).size() > kMaxSocketPath)
+        ps.error(*socket_dir_node, fmt::format("'unix_socket_dir': the socket path \"{}\" is longer than {} bytes",
+                                               socket_path(c.unix_socket_dir, c.listen_port), kMaxSocketPath));
     } else if (sec == "databases" || sec == "users") {
       auto* t = ps.table(v, sec);
       if (!t) continue;

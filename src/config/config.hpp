@@ -66,6 +66,7 @@ struct Config {
   double client_login_timeout = 60;  ///< seconds to finish start-up and authentication; 0 = no limit
   int tcp_defer_accept = 1;          ///< seconds the kernel holds a new connection until its first bytes; 0 = off
   bool share_listen = false;         ///< another process may listen on the same address (SO_REUSEPORT)
+  std::string unix_socket_dir;       ///< also listen on DIR/.s.PGSQL.<listen port>; "" = no Unix socket
   std::vector<std::string> admin_users;
   std::string log_level = "info";
   PoolSettings pool_defaults;

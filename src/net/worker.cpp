@@ -1,8 +1,14 @@
 #include "net/worker.hpp"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <boost/asio/local/stream_protocol.hpp>
 
 namespace keel::net {
 
@@ -73,6 +79,62 @@ Acceptor open_listener(asio::io_context& io, const std::string& host, uint16_t p
   acc.listen(4096);
   acc.non_blocking(true);  // net::accept_now never waits
   return acc;
+}
+
+namespace {
+using Local = asio::local::stream_protocol;
+
+[[noreturn]] void fail(error_code ec, const std::string& what) { throw boost::system::system_error(ec, what); }
+error_code last_error() { return error_code(errno, asio::error::get_system_category()); }
+
+/// True when a process accepts connections on the socket file at `path`.
+bool someone_listens(const std::string& path) {
+  Local::socket probe(asio::system_executor{});
+  error_code ec;
+  probe.connect(Local::endpoint(path), ec);
+  return !ec;
+}
+}  // namespace
+
+Acceptor open_unix_listener(asio::io_context& io, const std::string& path, bool take_over, SocketFile& file) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) fail(asio::error::already_open, path + " exists and is not a socket");
+    if (someone_listens(path) && !take_over)
+      fail(asio::error::address_in_use,
+           "another process listens on " + path + " (keel.share_listen = true lets keel take the name over)");
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) fail(last_error(), "remove " + path);
+  }
+  Acceptor acc(io);
+  acc.open(Stream(Local()));
+  error_code ec;
+  acc.bind(Stream::endpoint(Local::endpoint(path)), ec);
+  if (ec) fail(ec, "bind " + path);
+  // Access is the password's business, as PostgreSQL's unix_socket_permissions default says.
+  if (::chmod(path.c_str(), 0777) != 0 || ::stat(path.c_str(), &st) != 0) fail(last_error(), "chmod " + path);
+  file = {path, uint64_t(st.st_dev), uint64_t(st.st_ino)};
+  acc.listen(4096);
+  acc.non_blocking(true);  // net::accept_now never waits
+  return acc;
+}
+
+Acceptor share_listener(asio::io_context& io, Acceptor& listener) {
+  int fd = ::fcntl(listener.native_handle(), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) fail(last_error(), "dup listener");
+  Acceptor acc(io);
+  error_code ec;
+  acc.assign(listener.local_endpoint().protocol(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    fail(ec, "assign listener");
+  }
+  return acc;  // non-blocking: the flag belongs to the open file the two descriptors share
+}
+
+void remove_socket_file(const SocketFile& file) {
+  struct stat st;
+  if (file.path.empty() || ::stat(file.path.c_str(), &st) != 0) return;
+  if (uint64_t(st.st_dev) == file.dev && uint64_t(st.st_ino) == file.ino) ::unlink(file.path.c_str());
 }
 
 }  // namespace keel::net

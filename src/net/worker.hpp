@@ -53,6 +53,28 @@ Acceptor open_listener(asio::io_context& io, const std::string& host, uint16_t p
 /// host:port, even one that set SO_REUSEPORT: open_listener's own sockets would join it.
 void ensure_no_listener(asio::io_context& io, const std::string& host, uint16_t port);
 
+/// A Unix socket's file as bound: removed at exit only while it is still that file.
+struct SocketFile {
+  std::string path;
+  uint64_t dev = 0, ino = 0;
+};
+
+/// Listens on a Unix socket at `path` (made mode 0777), non-blocking; `file` records what it
+/// bound. A socket file there that nobody listens on (left by a process that is gone) is
+/// replaced; one a live process listens on makes it throw, unless `take_over`: then the name goes
+/// to the new socket (the old process keeps what it accepted, its listener unreachable by name).
+/// Throws boost::system::system_error on failure (start-up only).
+Acceptor open_unix_listener(asio::io_context& io, const std::string& path, bool take_over, SocketFile& file);
+
+/// The same listening socket for another worker's io_context (a duplicate descriptor): a Unix
+/// socket has no SO_REUSEPORT, so every worker waits on the one socket and accept_now() lets
+/// whichever wakes first take each connection.
+Acceptor share_listener(asio::io_context& io, Acceptor& listener);
+
+/// Removes the socket file if it is still the one bound (a keel that took the name over has bound
+/// a new file there: left alone).
+void remove_socket_file(const SocketFile& file);
+
 /// Resolves host (numeric or name) once, at start-up or connect time.
 tcp::endpoint resolve_endpoint(asio::io_context& io, const std::string& host, uint16_t port, error_code& ec);
 

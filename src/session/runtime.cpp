@@ -23,6 +23,14 @@ void Runtime::start() {
   if (!config->share_listen && !workers.empty())
     net::ensure_no_listener(workers.front()->io(), config->listen_host, config->listen_port);
   for (auto& c : contexts) c->listen();
+  if (!config->unix_socket_dir.empty() && !contexts.empty()) {
+    auto first = net::open_unix_listener(workers.front()->io(),
+                                         config::socket_path(config->unix_socket_dir, config->listen_port),
+                                         config->share_listen, socket_file);
+    for (size_t i = 1; i < contexts.size(); ++i)
+      contexts[i]->listen_unix(net::share_listener(workers[i]->io(), first));
+    contexts.front()->listen_unix(std::move(first));
+  }
   for (auto& c : contexts) c->start();
   for (auto& w : workers) w->start();
 }
@@ -30,6 +38,8 @@ void Runtime::start() {
 void Runtime::stop() {
   for (auto& w : workers) w->stop();
   for (auto& w : workers) w->join();
+  net::remove_socket_file(socket_file);
+  socket_file = {};
 }
 
 }  // namespace keel::session

@@ -26,10 +26,11 @@ struct Runtime {
   std::vector<std::unique_ptr<net::Worker>> workers;
   std::vector<std::unique_ptr<WorkerContext>> contexts;
   std::vector<asio::io_context*> ios() const;
+  net::SocketFile socket_file;  ///< the Unix socket keel listens on (keel.unix_socket_dir), if any
 
   /// Opens listeners and starts every worker thread.
   void start();
-  /// Stops every worker and joins its thread.
+  /// Stops every worker, joins its thread and removes keel's Unix socket file.
   void stop();
 };
 

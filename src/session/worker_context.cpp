@@ -25,8 +25,11 @@ void WorkerContext::listen() {
                                                              rt_.config->tcp_defer_accept));
 }
 
+void WorkerContext::listen_unix(Acceptor listener) { unix_acceptor_ = std::make_unique<Acceptor>(std::move(listener)); }
+
 void WorkerContext::start() {
-  asio::co_spawn(w_.io(), accept_loop(), asio::detached);
+  asio::co_spawn(w_.io(), accept_loop(*acceptor_), asio::detached);
+  if (unix_acceptor_) asio::co_spawn(w_.io(), accept_loop(*unix_acceptor_), asio::detached);
   asio::co_spawn(w_.io(), sweep_loop(), asio::detached);
   // Warm min_pool_size for the pools of configured users.
   w_.post([this] {
@@ -38,13 +41,13 @@ void WorkerContext::start() {
   });
 }
 
-awaitable<void> WorkerContext::accept_loop() {
-  const Stream protocol(acceptor_->local_endpoint().protocol());
+awaitable<void> WorkerContext::accept_loop(Acceptor& acceptor) {
+  const Stream protocol(acceptor.local_endpoint().protocol());
   int in_a_row = 0;
   for (;;) {
     Socket sock(w_.io());
     error_code ec;
-    if (net::accept_now(*acceptor_, protocol, sock, ec)) {
+    if (net::accept_now(acceptor, protocol, sock, ec)) {
       rt_.clients.fetch_add(1, std::memory_order_relaxed);
       std::make_shared<Session>(*this, std::move(sock))->start();
       // A burst of connections: let the sessions just started run between batches.
@@ -56,11 +59,11 @@ awaitable<void> WorkerContext::accept_loop() {
     }
     in_a_row = 0;
     if (ec == asio::error::would_block) {
-      error_code wec = co_await net::wait_acceptable(*acceptor_);
-      if (wec && (wec == asio::error::operation_aborted || !acceptor_->is_open())) co_return;
+      error_code wec = co_await net::wait_acceptable(acceptor);
+      if (wec && (wec == asio::error::operation_aborted || !acceptor.is_open())) co_return;
       continue;
     }
-    if (!acceptor_->is_open()) co_return;
+    if (!acceptor.is_open()) co_return;
     // The client gave up while queued: nothing to do.
     if (ec == asio::error::connection_aborted || ec.value() == EPROTO) continue;
     KEEL_WARN(fmt::format("w{}", id()), "accept failed: {}", ec.message());

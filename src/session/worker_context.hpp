@@ -29,6 +29,8 @@ class WorkerContext {
 
   /// Opens the listening socket (on the calling thread, before the worker runs).
   void listen();
+  /// Also accepts on `listener` (a Unix socket; runs from start()).
+  void listen_unix(Acceptor listener);
   /// Starts the accept loop and the sweep (posts to the worker).
   void start();
 
@@ -50,7 +52,7 @@ class WorkerContext {
   sql::StatementFilter& statement_filter() { return filter_; }
 
  private:
-  awaitable<void> accept_loop();
+  awaitable<void> accept_loop(Acceptor& acceptor);
   awaitable<void> sweep_loop();
   awaitable<void> cancel_local(int32_t pid, int32_t secret);
   /// The slot pid names in sessions_, or sessions_.size() when it names none.
@@ -60,7 +62,7 @@ class WorkerContext {
 
   Runtime& rt_;
   net::Worker& w_;
-  std::unique_ptr<Acceptor> acceptor_;
+  std::unique_ptr<Acceptor> acceptor_, unix_acceptor_;
   std::unordered_map<const pool::PoolShared*, std::unique_ptr<pool::Pool>> pools_;
   /// Registered sessions by slot: a cancel key's pid names its worker and its slot + 1 (a
   /// session unregisters itself when it ends). Free slots are reused, so an idle client costs a

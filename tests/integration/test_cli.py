@@ -103,6 +103,8 @@ INVALID_CASES = {
     "bad-listen": ('listen = "127.0.0.1:6432"', 'listen = "no-port-here"'),
     "wrong-type-bool": ('listen = "127.0.0.1:6432"', 'share_listen = "yes"'),
     "socket-path-too-long": ('host = "127.0.0.1"', 'host = "/' + "d" * 100 + '"'),
+    "unix-socket-dir-relative": ('listen = "127.0.0.1:6432"', 'unix_socket_dir = "run/keel"'),
+    "unix-socket-dir-too-long": ('listen = "127.0.0.1:6432"', 'unix_socket_dir = "/' + "d" * 100 + '"'),
     "toml-syntax": ("min_pool_size = 0", "min_pool_size = = 0"),
 }
 

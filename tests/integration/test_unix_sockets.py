@@ -1,10 +1,18 @@
 """keel and Unix-domain sockets: a server whose host is a directory (as libpq reads it)."""
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import tempfile
+import threading
 import time
 
+import psycopg2
 import pytest
 
 from conftest import DIRECT, MODES
-from harness import PgError, Q, raw, raw_login, send_cancel, wait_until
+from harness import PgError, Q, connect, free_port, keel_bin, q1, raw, raw_login, send_cancel, wait_until
 
 pytestmark = pytest.mark.skipif(DIRECT, reason="keel's own server connections")
 
@@ -56,3 +64,105 @@ def test_missing_server_socket_is_a_connection_failure(start_keel, pg, tmp_path)
     # keel itself is fine: a database on the real socket still serves.
     ok = start_keel(over_socket(pg))
     assert raw_login(ok).scalar("select 1") == "1"
+
+
+# --------------------------------------------------------------------------
+# clients over keel's own Unix socket (keel.unix_socket_dir)
+# --------------------------------------------------------------------------
+
+@pytest.fixture
+def sockdir():
+    d = tempfile.mkdtemp(prefix="ks", dir="/tmp")  # short: a socket path holds 107 bytes
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def via_socket(k, sockdir, **kw):
+    """psycopg2 connection through keel's Unix socket (libpq's host=DIR)."""
+    conn = psycopg2.connect(host=sockdir, port=k.port, user=kw.pop("user", "app"),
+                            password=kw.pop("password", "apppass"), dbname="app", connect_timeout=10, **kw)
+    conn.autocommit = True
+    k.clients.append(conn)
+    return conn
+
+
+def socket_file(k, sockdir):
+    return os.path.join(sockdir, f".s.PGSQL.{k.port}")
+
+
+@pytest.mark.parametrize("pool_mode", MODES)
+def test_clients_over_unix_socket(start_keel, sockdir, pool_mode):
+    k = start_keel({"keel": {"workers": 2, "unix_socket_dir": sockdir}}, pool_mode=pool_mode)
+    st = os.stat(socket_file(k, sockdir))
+    assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o777
+    # several clients: each worker waits on the one socket; any of them takes a connection
+    conns = [via_socket(k, sockdir) for _ in range(4)]  # (session mode: pool_size 5)
+    for i, c in enumerate(conns):
+        assert q1(c, "select %s::int", [i]) == i
+    with pytest.raises(psycopg2.OperationalError) as ei:
+        via_socket(k, sockdir, password="wrong")
+    assert "password authentication failed" in str(ei.value)
+    assert q1(connect(k, autocommit=True), "select 'tcp too'") == "tcp too"  # the TCP listener still serves
+    assert k.stop() == []
+    k.proc = None
+    assert not os.path.exists(socket_file(k, sockdir)), "a clean stop removes the socket file"
+
+
+def test_cancel_over_unix_socket(start_keel, sockdir):
+    k = start_keel({"keel": {"unix_socket_dir": sockdir}})
+    c = via_socket(k, sockdir)
+    err = []
+
+    def sleep():
+        try:
+            c.cursor().execute("select pg_sleep(30)")
+        except psycopg2.Error as e:
+            err.append(e.pgcode)
+
+    t = threading.Thread(target=sleep)
+    t.start()
+    wait_until(lambda: k.pg.scalar("select count(*) from pg_stat_activity where query = 'select pg_sleep(30)' "
+                                   "and state = 'active'") == 1, 10, desc="the sleep running")
+    c.cancel()  # libpq sends the CancelRequest the way it connected: over the socket
+    t.join(10)
+    assert err == ["57014"]
+    assert q1(c, "select 1") == 1
+
+
+def test_stale_socket_file_is_replaced(start_keel, sockdir):
+    port = free_port()
+    path = os.path.join(sockdir, f".s.PGSQL.{port}")
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(path)  # a file left by a process that is gone: bound, never listening, closed
+    s.close()
+    k = start_keel({"keel": {"unix_socket_dir": sockdir}}, port=port)
+    assert q1(via_socket(k, sockdir), "select 1") == 1
+
+
+def test_live_socket_is_refused_unless_shared(start_keel, sockdir, tmp_path):
+    first = start_keel({"keel": {"unix_socket_dir": sockdir}})
+    second = tmp_path / "second.toml"
+    # Another TCP address (127.0.0.2), free; the same port, so the same socket file.
+    text = first.config_path.read_text().replace(f"127.0.0.1:{first.port}", f"127.0.0.2:{first.port}", 1)
+    assert text != first.config_path.read_text()
+    second.write_text(text)
+    proc = subprocess.run([keel_bin(), "--config", str(second)], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=10)
+    out = proc.stdout.decode(errors="replace")
+    assert proc.returncode != 0
+    assert f"another process listens on {socket_file(first, sockdir)}" in out and "share_listen" in out, out
+    assert q1(via_socket(first, sockdir), "select 1") == 1
+    # On purpose (a restart beside it): the new keel takes the name over; the old one keeps its
+    # clients and, stopping, leaves the new one's file alone.
+    held = via_socket(first, sockdir)
+    beside = start_keel({"keel": {"unix_socket_dir": sockdir, "share_listen": True}}, port=first.port, name="beside")
+    # (its port answered at once: the first keel shares it; wait for the socket's new owner)
+    wait_until(lambda: "listening on" in beside.log_text(), 10, desc="the keel beside listening")
+    assert q1(via_socket(beside, sockdir), "select pg_backend_pid() > 0") is True
+    assert q1(held, "select 'old client still served'") == "old client still served"
+    held.close()
+    assert first.stop() == []
+    first.proc = None
+    assert os.path.exists(socket_file(beside, sockdir)), "the first keel removed the file it no longer owned"
+    for _ in range(4):
+        assert q1(via_socket(beside, sockdir), "select 2") == 2
