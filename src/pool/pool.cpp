@@ -263,21 +263,31 @@ void Pool::on_deadline() {
   arm_deadline();
 }
 
+namespace {
+/// Moving a connection costs a new server login: a worker gives one only to a worker that has
+/// none, or clearly fewer, so that steady load on all workers does not churn connections.
+bool gives(int64_t giver_total, int64_t taker_total) { return taker_total == 0 || taker_total + 1 < giver_total; }
+}  // namespace
+
+int64_t Pool::total_of(int w) const {
+  auto& o = shared_.stats[size_t(w)];
+  return o.sv_active.get() + o.sv_idle.get() + o.sv_connecting.get();
+}
+
 void Pool::ask_for_donations() {
+  // Only a worker that has an idle connection and would give it is asked: a post wakes that
+  // worker's thread, and under steady load (clients waiting on every worker, as when they
+  // outnumber pool_size) nobody gives. One not asked now still gives at a later release of its
+  // own if it then would (release()).
   for (int w = 0; w < shared_.workers; ++w) {
     if (w == worker_ || size_t(w) >= worker_ios_.size()) continue;
+    if (shared_.stats[size_t(w)].sv_idle.get() == 0 || !gives(total_of(w), local_total())) continue;
     if (Pool* other = shared_.per_worker[size_t(w)].load(std::memory_order_acquire))
       asio::post(*worker_ios_[size_t(w)], [other, me = worker_] { other->donate_idle(me); });
   }
 }
 
-bool Pool::should_donate_to(int w) const {
-  // Moving a connection costs a new server login: do it only when the other worker has none, or
-  // clearly fewer than this one, so that steady load on all workers does not churn connections.
-  auto& o = shared_.stats[size_t(w)];
-  int64_t theirs = o.sv_active.get() + o.sv_idle.get() + o.sv_connecting.get();
-  return theirs == 0 || theirs + 1 < local_total();
-}
+bool Pool::should_donate_to(int w) const { return gives(local_total(), total_of(w)); }
 
 void Pool::donate_idle(int to) {
   if (!waiters_.empty() || idle_.empty() || !should_donate_to(to)) return;

@@ -155,8 +155,12 @@ class Pool {
 
   awaitable<Result<ServerConnPtr>> open_reserved();
   void give_slot_back();
+  /// Asks the workers that would give this one an idle connection (should_donate_to, judged
+  /// from their published gauges) to do so.
   void ask_for_donations();
   bool should_donate_to(int worker) const;
+  /// Server connections worker w's pool holds (active, idle, connecting), as it last published them.
+  int64_t total_of(int w) const;
   void closed_by_server(ServerConnPtr c);
   void close_conn(ServerConnPtr c);
   void update_gauges();
