@@ -87,19 +87,21 @@ using Local = asio::local::stream_protocol;
 [[noreturn]] void fail(error_code ec, const std::string& what) { throw boost::system::system_error(ec, what); }
 error_code last_error() { return error_code(errno, asio::error::get_system_category()); }
 
-/// True when a process accepts connections on the socket file at `path`.
+/// True when a process listens on the socket file at `path`. The probe connects without waiting:
+/// a listener whose queue is full says so with EAGAIN, and is a listener all the same.
 bool someone_listens(const std::string& path) {
-  Local::socket probe(asio::system_executor{});
+  Local::socket probe(asio::system_executor{}, Local());
+  probe.non_blocking(true);
   error_code ec;
   probe.connect(Local::endpoint(path), ec);
-  return !ec;
+  return !ec || ec == asio::error::would_block || ec == asio::error::try_again;
 }
 }  // namespace
 
 Acceptor open_unix_listener(asio::io_context& io, const std::string& path, bool take_over, SocketFile& file) {
   struct stat st;
   if (::lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) fail(asio::error::already_open, path + " exists and is not a socket");
+    if (!S_ISSOCK(st.st_mode)) fail(error_code(EEXIST, asio::error::get_system_category()), path + " is not a socket");
     if (someone_listens(path) && !take_over)
       fail(asio::error::address_in_use,
            "another process listens on " + path + " (keel.share_listen = true lets keel take the name over)");

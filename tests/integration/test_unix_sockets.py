@@ -166,3 +166,19 @@ def test_live_socket_is_refused_unless_shared(start_keel, sockdir, tmp_path):
     assert os.path.exists(socket_file(beside, sockdir)), "the first keel removed the file it no longer owned"
     for _ in range(4):
         assert q1(via_socket(beside, sockdir), "select 2") == 2
+
+
+def test_a_file_that_is_not_a_socket_is_left_alone(sockdir, tmp_path):
+    port = free_port()
+    path = os.path.join(sockdir, f".s.PGSQL.{port}")
+    with open(path, "w") as f:
+        f.write("not a socket")
+    cfg = tmp_path / "k.toml"
+    cfg.write_text(f'[keel]\nlisten = "127.0.0.1:{port}"\nunix_socket_dir = "{sockdir}"\n'
+                   '[databases.app]\nhost = "127.0.0.1"\nport = 5432\n[users.app]\npassword = "apppass"\n')
+    proc = subprocess.run([keel_bin(), "--config", str(cfg)], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=10)
+    out = proc.stdout.decode(errors="replace")
+    assert proc.returncode != 0
+    assert f"{path} is not a socket" in out, out
+    assert open(path).read() == "not a socket"
