@@ -187,7 +187,8 @@ ParseResult parse_config(std::string_view text, std::string_view source_name) {
       const toml::node* socket_dir_node = nullptr;
       ps.each(*t, "keel",
               {"listen", "workers", "auth_type", "max_client_conn", "max_message_size", "client_login_timeout",
-               "tcp_defer_accept", "share_listen", "unix_socket_dir", "admin_users", "log_level"},
+               "tcp_defer_accept", "share_listen", "unix_socket_dir", "unix_socket_mode", "unix_socket_group",
+               "admin_users", "log_level"},
               [&](std::string_view key, const toml::node& n) {
                 if (key == "listen") {
                   if (auto s = ps.str(n, key); s && !split_host_port(*s, c.listen_host, c.listen_port))
@@ -215,6 +216,16 @@ ParseResult parse_config(std::string_view text, std::string_view source_name) {
                     if (!s->empty() && !is_socket_dir(*s)) ps.error(n, "'unix_socket_dir' must be an absolute path (or \"\")");
                     else c.unix_socket_dir = *s, socket_dir_node = &n;
                   }
+                } else if (key == "unix_socket_mode") {
+                  if (auto s = ps.str(n, key)) {
+                    unsigned mode = 0;
+                    auto [end, ec] = std::from_chars(s->data(), s->data() + s->size(), mode, 8);
+                    if (s->empty() || ec != std::errc() || end != s->data() + s->size() || mode > 0777)
+                      ps.error(n, fmt::format("'unix_socket_mode' must be octal permissions such as \"0770\", not \"{}\"", *s));
+                    else c.unix_socket_mode = mode;
+                  }
+                } else if (key == "unix_socket_group") {
+                  if (auto s = ps.str(n, key)) c.unix_socket_group = *s;
                 } else if (key == "admin_users") {
                   auto* arr = n.as_array();
                   if (!arr) { ps.error(n, "'admin_users' must be an array of strings"); return; }

@@ -67,6 +67,8 @@ struct Config {
   int tcp_defer_accept = 1;          ///< seconds the kernel holds a new connection until its first bytes; 0 = off
   bool share_listen = false;         ///< another process may listen on the same address (SO_REUSEPORT)
   std::string unix_socket_dir;       ///< also listen on DIR/.s.PGSQL.<listen port>; "" = no Unix socket
+  unsigned unix_socket_mode = 0777;  ///< the socket file's permissions
+  std::string unix_socket_group;     ///< the socket file's group; "" = keel's own
   std::vector<std::string> admin_users;
   std::string log_level = "info";
   PoolSettings pool_defaults;

@@ -1,12 +1,15 @@
 #include "net/worker.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <vector>
 
 #include <boost/asio/local/stream_protocol.hpp>
 
@@ -96,13 +99,25 @@ bool someone_listens(const std::string& path) {
   probe.connect(Local::endpoint(path), ec);
   return !ec || ec == asio::error::would_block || ec == asio::error::try_again;
 }
+
+/// The id of the group named `name`; throws when there is none.
+gid_t group_id(const std::string& name) {
+  struct group g, *found = nullptr;
+  std::vector<char> buf(16384);
+  int rc = ::getgrnam_r(name.c_str(), &g, buf.data(), buf.size(), &found);
+  if (rc != 0 || !found)
+    fail(error_code(rc ? rc : ENOENT, asio::error::get_system_category()), "unix_socket_group: no group named " + name);
+  return found->gr_gid;
+}
 }  // namespace
 
-Acceptor open_unix_listener(asio::io_context& io, const std::string& path, bool take_over, SocketFile& file) {
+Acceptor open_unix_listener(asio::io_context& io, const UnixSocketSpec& spec, SocketFile& file) {
+  const std::string& path = spec.path;
+  const gid_t gid = spec.group.empty() ? gid_t(-1) : group_id(spec.group);
   struct stat st;
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) fail(error_code(EEXIST, asio::error::get_system_category()), path + " is not a socket");
-    if (someone_listens(path) && !take_over)
+    if (someone_listens(path) && !spec.take_over)
       fail(asio::error::address_in_use,
            "another process listens on " + path + " (keel.share_listen = true lets keel take the name over)");
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) fail(last_error(), "remove " + path);
@@ -112,8 +127,9 @@ Acceptor open_unix_listener(asio::io_context& io, const std::string& path, bool 
   error_code ec;
   acc.bind(Stream::endpoint(Local::endpoint(path)), ec);
   if (ec) fail(ec, "bind " + path);
-  // Access is the password's business, as PostgreSQL's unix_socket_permissions default says.
-  if (::chmod(path.c_str(), 0777) != 0 || ::stat(path.c_str(), &st) != 0) fail(last_error(), "chmod " + path);
+  // Who may connect, set before anyone can: the password still decides who logs in.
+  if (gid != gid_t(-1) && ::chown(path.c_str(), uid_t(-1), gid) != 0) fail(last_error(), "chown " + path);
+  if (::chmod(path.c_str(), mode_t(spec.mode)) != 0 || ::stat(path.c_str(), &st) != 0) fail(last_error(), "chmod " + path);
   file = {path, uint64_t(st.st_dev), uint64_t(st.st_ino)};
   acc.listen(4096);
   acc.non_blocking(true);  // net::accept_now never waits

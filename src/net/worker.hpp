@@ -59,12 +59,20 @@ struct SocketFile {
   uint64_t dev = 0, ino = 0;
 };
 
-/// Listens on a Unix socket at `path` (made mode 0777), non-blocking; `file` records what it
-/// bound. A socket file there that nobody listens on (left by a process that is gone) is
+/// Where and for whom a Unix socket listens.
+struct UnixSocketSpec {
+  std::string path;
+  unsigned mode = 0777;  ///< the file's permissions
+  std::string group;     ///< the file's group by name; "" = the process's own
+  bool take_over = false;
+};
+
+/// Listens on a Unix socket at spec.path, with its mode and group, non-blocking; `file` records
+/// what it bound. A socket file there that nobody listens on (left by a process that is gone) is
 /// replaced; one a live process listens on makes it throw, unless `take_over`: then the name goes
 /// to the new socket (the old process keeps what it accepted, its listener unreachable by name).
 /// Throws boost::system::system_error on failure (start-up only).
-Acceptor open_unix_listener(asio::io_context& io, const std::string& path, bool take_over, SocketFile& file);
+Acceptor open_unix_listener(asio::io_context& io, const UnixSocketSpec& spec, SocketFile& file);
 
 /// The same listening socket for another worker's io_context (a duplicate descriptor): a Unix
 /// socket has no SO_REUSEPORT, so every worker waits on the one socket and accept_now() lets

@@ -24,9 +24,9 @@ void Runtime::start() {
     net::ensure_no_listener(workers.front()->io(), config->listen_host, config->listen_port);
   for (auto& c : contexts) c->listen();
   if (!config->unix_socket_dir.empty() && !contexts.empty()) {
-    auto first = net::open_unix_listener(workers.front()->io(),
-                                         config::socket_path(config->unix_socket_dir, config->listen_port),
-                                         config->share_listen, socket_file);
+    net::UnixSocketSpec spec{config::socket_path(config->unix_socket_dir, config->listen_port),
+                             config->unix_socket_mode, config->unix_socket_group, config->share_listen};
+    auto first = net::open_unix_listener(workers.front()->io(), spec, socket_file);
     for (size_t i = 1; i < contexts.size(); ++i)
       contexts[i]->listen_unix(net::share_listener(workers[i]->io(), first));
     contexts.front()->listen_unix(std::move(first));

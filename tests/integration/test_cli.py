@@ -105,6 +105,8 @@ INVALID_CASES = {
     "socket-path-too-long": ('host = "127.0.0.1"', 'host = "/' + "d" * 100 + '"'),
     "unix-socket-dir-relative": ('listen = "127.0.0.1:6432"', 'unix_socket_dir = "run/keel"'),
     "unix-socket-dir-too-long": ('listen = "127.0.0.1:6432"', 'unix_socket_dir = "/' + "d" * 100 + '"'),
+    "unix-socket-mode-not-octal": ('listen = "127.0.0.1:6432"', 'unix_socket_mode = "0799"'),
+    "unix-socket-mode-too-large": ('listen = "127.0.0.1:6432"', 'unix_socket_mode = "1777"'),
     "toml-syntax": ("min_pool_size = 0", "min_pool_size = = 0"),
 }
 

@@ -182,3 +182,27 @@ def test_a_file_that_is_not_a_socket_is_left_alone(sockdir, tmp_path):
     assert proc.returncode != 0
     assert f"{path} is not a socket" in out, out
     assert open(path).read() == "not a socket"
+
+
+def test_socket_mode_and_group(start_keel, sockdir):
+    import grp
+    k = start_keel({"keel": {"unix_socket_dir": sockdir, "unix_socket_mode": "0770",
+                             "unix_socket_group": "postgres"}})
+    st = os.stat(socket_file(k, sockdir))
+    assert stat.S_IMODE(st.st_mode) == 0o770
+    assert st.st_gid == grp.getgrnam("postgres").gr_gid
+    assert q1(via_socket(k, sockdir), "select 1") == 1
+
+
+def test_unknown_socket_group_stops_keel(sockdir, tmp_path):
+    port = free_port()
+    cfg = tmp_path / "k.toml"
+    cfg.write_text(f'[keel]\nlisten = "127.0.0.1:{port}"\nunix_socket_dir = "{sockdir}"\n'
+                   'unix_socket_group = "no-such-group-here"\n'
+                   '[databases.app]\nhost = "127.0.0.1"\nport = 5432\n[users.app]\npassword = "apppass"\n')
+    proc = subprocess.run([keel_bin(), "--config", str(cfg)], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=10)
+    out = proc.stdout.decode(errors="replace")
+    assert proc.returncode != 0
+    assert "unix_socket_group: no group named no-such-group-here" in out, out
+    assert not os.path.exists(os.path.join(sockdir, f".s.PGSQL.{port}"))
