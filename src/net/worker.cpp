@@ -117,9 +117,14 @@ Acceptor open_unix_listener(asio::io_context& io, const UnixSocketSpec& spec, So
   struct stat st;
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) fail(error_code(EEXIST, asio::error::get_system_category()), path + " is not a socket");
-    if (someone_listens(path) && !spec.take_over)
-      fail(asio::error::address_in_use,
-           "another process listens on " + path + " (keel.share_listen = true lets keel take the name over)");
+    if (someone_listens(path)) {
+      if (!spec.take_over)
+        fail(asio::error::address_in_use,
+             "another process listens on " + path + " (keel.share_listen = true lets keel take the name over)");
+      // A PostgreSQL server keeps a lock file beside its socket: never take a server's name.
+      if (::access((path + ".lock").c_str(), F_OK) == 0)
+        fail(asio::error::address_in_use, "a PostgreSQL server listens on " + path + " (its lock file is there)");
+    }
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) fail(last_error(), "remove " + path);
   }
   Acceptor acc(io);
@@ -127,12 +132,22 @@ Acceptor open_unix_listener(asio::io_context& io, const UnixSocketSpec& spec, So
   error_code ec;
   acc.bind(Stream::endpoint(Local::endpoint(path)), ec);
   if (ec) fail(ec, "bind " + path);
+  // From here a failure leaves no file behind (main() ends with _exit, which skips Runtime::stop).
+  auto unbind = [&](const std::string& what) {
+    error_code e = last_error();
+    ::unlink(path.c_str());
+    fail(e, what);
+  };
   // Who may connect, set before anyone can: the password still decides who logs in.
-  if (gid != gid_t(-1) && ::chown(path.c_str(), uid_t(-1), gid) != 0) fail(last_error(), "chown " + path);
-  if (::chmod(path.c_str(), mode_t(spec.mode)) != 0 || ::stat(path.c_str(), &st) != 0) fail(last_error(), "chmod " + path);
+  if (gid != gid_t(-1) && ::chown(path.c_str(), uid_t(-1), gid) != 0) unbind("chown " + path);
+  if (::chmod(path.c_str(), mode_t(spec.mode)) != 0 || ::stat(path.c_str(), &st) != 0) unbind("chmod " + path);
   file = {path, uint64_t(st.st_dev), uint64_t(st.st_ino)};
-  acc.listen(4096);
-  acc.non_blocking(true);  // net::accept_now never waits
+  acc.listen(4096, ec);
+  if (!ec) acc.non_blocking(true, ec);  // net::accept_now never waits
+  if (ec) {
+    errno = ec.value();
+    unbind("listen " + path);
+  }
   return acc;
 }
 
@@ -156,3 +171,6 @@ void remove_socket_file(const SocketFile& file) {
 }
 
 }  // namespace keel::net
+
+// A generic stream socket (TCP or Unix) costs an idle client no more than a TCP one did.
+static_assert(sizeof(keel::Socket) == sizeof(boost::asio::basic_stream_socket<keel::tcp, keel::Executor>));

@@ -74,9 +74,10 @@ struct UnixSocketSpec {
 /// Throws boost::system::system_error on failure (start-up only).
 Acceptor open_unix_listener(asio::io_context& io, const UnixSocketSpec& spec, SocketFile& file);
 
-/// The same listening socket for another worker's io_context (a duplicate descriptor): a Unix
-/// socket has no SO_REUSEPORT, so every worker waits on the one socket and accept_now() lets
-/// whichever wakes first take each connection.
+/// The same listening socket for a worker's io_context (a duplicate descriptor, which Asio
+/// deregisters from its epoll when it closes it): a Unix socket has no SO_REUSEPORT, so every
+/// worker waits on the one socket and accept_now() lets whichever wakes first take each
+/// connection. Open the original on an io_context no worker runs (Runtime::start).
 Acceptor share_listener(asio::io_context& io, Acceptor& listener);
 
 /// Removes the socket file if it is still the one bound (a keel that took the name over has bound

@@ -144,6 +144,12 @@ ServerConnPtr Pool::try_acquire() {
   return nullptr;
 }
 
+namespace {
+/// Moving a connection costs a new server login: a worker gives one only to a worker that has
+/// none, or clearly fewer, so that steady load on all workers does not churn connections.
+bool gives(int64_t giver_total, int64_t taker_total) { return taker_total == 0 || taker_total + 1 < giver_total; }
+}  // namespace
+
 void Pool::release(ServerConnPtr c) {
   --active_;
   if (!waiters_.empty()) {
@@ -160,16 +166,25 @@ void Pool::release(ServerConnPtr c) {
     close_conn(std::move(c));
     return;
   }
-  // Nobody here wants it but another worker's clients wait with fewer connections: hand over.
-  for (int w = 0; w < shared_.workers; ++w) {
-    if (w != worker_ && shared_.waiting[size_t(w)].n.load(std::memory_order_relaxed) > 0 && should_donate_to(w)) {
-      close_conn(std::move(c));
-      return;
-    }
-  }
+  // Idle, and said so before looking for waiters elsewhere: a worker whose queue forms meanwhile
+  // either sees it idle here and asks (ask_for_donations), or is seen waiting now. (Each side
+  // publishes, then fences, then reads the other's gauge: one of the two sees the other.)
   c->idle_since = now;
   idle_.push_back(std::move(c));
   update_server_gauges();
+  if (shared_.workers == 1) return;
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // Nobody here wants it but another worker's clients wait with fewer connections: hand over.
+  for (int w = 0; w < shared_.workers; ++w) {
+    if (w != worker_ && shared_.waiting[size_t(w)].n.load(std::memory_order_relaxed) > 0 &&
+        gives(local_total() - 1, total_of(w))) {  // (judged without this one, as before it was idle)
+      ServerConnPtr given = std::move(idle_.back());
+      idle_.pop_back();
+      update_server_gauges();
+      close_conn(std::move(given));
+      return;
+    }
+  }
 }
 
 void Pool::hand_over(Waiter& w) {
@@ -263,12 +278,6 @@ void Pool::on_deadline() {
   arm_deadline();
 }
 
-namespace {
-/// Moving a connection costs a new server login: a worker gives one only to a worker that has
-/// none, or clearly fewer, so that steady load on all workers does not churn connections.
-bool gives(int64_t giver_total, int64_t taker_total) { return taker_total == 0 || taker_total + 1 < giver_total; }
-}  // namespace
-
 int64_t Pool::total_of(int w) const {
   auto& o = shared_.stats[size_t(w)];
   return o.sv_active.get() + o.sv_idle.get() + o.sv_connecting.get();
@@ -277,8 +286,10 @@ int64_t Pool::total_of(int w) const {
 void Pool::ask_for_donations() {
   // Only a worker that has an idle connection and would give it is asked: a post wakes that
   // worker's thread, and under steady load (clients waiting on every worker, as when they
-  // outnumber pool_size) nobody gives. One not asked now still gives at a later release of its
-  // own if it then would (release()).
+  // outnumber pool_size) nobody gives. One not asked now gives at its next release if it then
+  // would (release() publishes, fences, then looks, as this does: see there), and the sweep
+  // asks again while clients wait (maintain()).
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // after update_gauges() published waiting
   for (int w = 0; w < shared_.workers; ++w) {
     if (w == worker_ || size_t(w) >= worker_ios_.size()) continue;
     if (shared_.stats[size_t(w)].sv_idle.get() == 0 || !gives(total_of(w), local_total())) continue;
@@ -326,6 +337,7 @@ void Pool::maintain(Clock::time_point now) {
       ++i;
     }
   }
+  if (!waiters_.empty()) ask_for_donations();  // (a worker that became able to give since)
   for (int need = my_min_share() - local_total(); need > 0 && shared_.try_reserve(); --need) {
     asio::co_spawn(ex_, [this]() -> awaitable<void> {
       auto r = co_await open_reserved();

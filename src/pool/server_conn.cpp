@@ -4,6 +4,7 @@
 #include <boost/asio/local/stream_protocol.hpp>
 
 #include <atomic>
+#include <optional>
 
 #include "auth/md5.hpp"
 #include "auth/scram.hpp"
@@ -120,24 +121,26 @@ awaitable<Result<ServerConnPtr>> connect_server(const ServerTarget& t) {
   c->id = next_conn_id.fetch_add(1, std::memory_order_relaxed);
   auto deadline = Clock::now() + std::chrono::milliseconds(int64_t(t.connect_timeout * 1000));
   error_code ec;
+  // The deadline covers connecting and logging in (server_connect_timeout), not the name lookup.
+  std::optional<net::DeadlineGuard> guard;
   if (config::is_socket_dir(t.host)) {
     // A server on this machine: its Unix socket skips the TCP stack on both ends.
     const std::string path = config::socket_path(t.host, t.port);
     c->endpoint = asio::local::stream_protocol::endpoint(path);
-    net::DeadlineGuard guard(c->sock, deadline);
+    guard.emplace(c->sock, deadline);
     auto [cec] = co_await c->sock.async_connect(c->endpoint, nothrow);
     if (cec) co_return conn_error("could not connect to server on socket \"" + path + "\": " + cec.message());
   } else {
     Resolver resolver(ex);
     auto [rec, results] = co_await resolver.async_resolve(t.host, std::to_string(t.port), nothrow);
     if (rec || results.empty()) co_return conn_error("could not resolve server host \"" + t.host + "\"");
-    net::DeadlineGuard guard(c->sock, deadline);
+    guard.emplace(c->sock, deadline);
     error_code cec;
     for (const auto& entry : results) {  // each address in turn, as asio::async_connect would
       c->endpoint = entry.endpoint();
       c->sock.close(ec);
       std::tie(cec) = co_await c->sock.async_connect(c->endpoint, nothrow);
-      if (!cec || cec == asio::error::operation_aborted) break;
+      if (!cec || cec == asio::error::operation_aborted) break;  // connected, or the deadline passed
     }
     if (cec) co_return conn_error("could not connect to server " + t.host + ":" + std::to_string(t.port) + ": " + cec.message());
     c->sock.set_option(tcp::no_delay(true), ec);

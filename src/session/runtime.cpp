@@ -26,10 +26,17 @@ void Runtime::start() {
   if (!config->unix_socket_dir.empty() && !contexts.empty()) {
     net::UnixSocketSpec spec{config::socket_path(config->unix_socket_dir, config->listen_port),
                              config->unix_socket_mode, config->unix_socket_group, config->share_listen};
-    auto first = net::open_unix_listener(workers.front()->io(), spec, socket_file);
-    for (size_t i = 1; i < contexts.size(); ++i)
-      contexts[i]->listen_unix(net::share_listener(workers[i]->io(), first));
-    contexts.front()->listen_unix(std::move(first));
+    // The original descriptor lives on an io_context of its own, closed after every worker has
+    // its duplicate: no worker's epoll keeps an entry for a descriptor that is gone.
+    asio::io_context opener;
+    Acceptor original = net::open_unix_listener(opener, spec, socket_file);
+    try {
+      for (size_t i = 0; i < contexts.size(); ++i)
+        contexts[i]->listen_unix(net::share_listener(workers[i]->io(), original));
+    } catch (...) {
+      net::remove_socket_file(socket_file);
+      throw;
+    }
   }
   for (auto& c : contexts) c->start();
   for (auto& w : workers) w->start();

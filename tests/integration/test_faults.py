@@ -215,6 +215,28 @@ def test_unreachable_server(start_keel, pg):
     assert raw_login(k).scalar("select 'app still works'") == "app still works"
 
 
+def test_server_that_accepts_and_never_answers(start_keel, pg):
+    """server_connect_timeout covers the login, not only the TCP connect: a server that accepts
+    and then says nothing costs the client an error, not a hang."""
+    mute = socket.socket()
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(16)
+    try:
+        k = start_keel({"pool": {"server_connect_timeout": 1.0, "query_wait_timeout": 3.0},
+                        "databases": {"mute": {"host": "127.0.0.1", "port": mute.getsockname()[1],
+                                               "dbname": "app"}}})
+        t0 = time.monotonic()
+        c = raw(k, timeout=15)
+        with pytest.raises(PgError) as ei:   # at login or at the first query
+            c.login(database="mute")
+            c.query_ok("select 1")
+        assert ei.value.code == "08006", ei.value.fields
+        assert time.monotonic() - t0 < 6
+        assert raw_login(k).scalar("select 'app still works'") == "app still works"
+    finally:
+        mute.close()
+
+
 # --------------------------------------------------------------------------
 # resets that come with the last bytes read (no later epoll edge: src/net/edge_io.hpp)
 # --------------------------------------------------------------------------

@@ -206,3 +206,18 @@ def test_unknown_socket_group_stops_keel(sockdir, tmp_path):
     assert proc.returncode != 0
     assert "unix_socket_group: no group named no-such-group-here" in out, out
     assert not os.path.exists(os.path.join(sockdir, f".s.PGSQL.{port}"))
+
+
+def test_share_listen_never_takes_a_postgresql_socket(pg, tmp_path):
+    """PostgreSQL keeps .s.PGSQL.PORT.lock beside its socket: keel takes over only a gateway's."""
+    cfg = tmp_path / "k.toml"
+    cfg.write_text(f'[keel]\nlisten = "127.0.0.2:{pg.port}"\nunix_socket_dir = "{pg.sockdir}"\n'
+                   'share_listen = true\n'
+                   f'[databases.app]\nhost = "127.0.0.1"\nport = {pg.port}\n[users.app]\npassword = "apppass"\n')
+    proc = subprocess.run([keel_bin(), "--config", str(cfg)], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=10)
+    out = proc.stdout.decode(errors="replace")
+    assert proc.returncode != 0
+    assert f"a PostgreSQL server listens on {pg.sockdir}/.s.PGSQL.{pg.port}" in out, out
+    assert os.path.exists(os.path.join(pg.sockdir, f".s.PGSQL.{pg.port}"))
+    assert pg.scalar("select 'server still reachable over its socket'") == "server still reachable over its socket"
