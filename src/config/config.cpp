@@ -67,6 +67,11 @@ class Parser {
     }
     return v;
   }
+  /// A Unix socket's path made of `dir` and `port` must fit a sockaddr_un; `n` names the line.
+  void socket_path_fits(const toml::node& n, std::string_view what, std::string_view dir, uint16_t port) {
+    if (auto path = socket_path(dir, port); path.size() > kMaxSocketPath)
+      error(n, fmt::format("{}: the socket path \"{}\" is longer than {} bytes", what, path, kMaxSocketPath));
+  }
   std::optional<bool> boolean(const toml::node& n, std::string_view key) {
     if (auto b = n.value<bool>(); b && n.is_boolean()) return b;
     error(n, fmt::format("'{}' must be true or false", key));
@@ -239,9 +244,7 @@ ParseResult parse_config(std::string_view text, std::string_view source_name) {
                   }
                 }
               });
-      if (socket_dir_node && socket_path(c.unix_socket_dir, c.listen_port).size() > kMaxSocketPath)
-        ps.error(*socket_dir_node, fmt::format("'unix_socket_dir': the socket path \"{}\" is longer than {} bytes",
-                                               socket_path(c.unix_socket_dir, c.listen_port), kMaxSocketPath));
+      if (socket_dir_node) ps.socket_path_fits(*socket_dir_node, "'unix_socket_dir'", c.unix_socket_dir, c.listen_port);
     } else if (sec == "databases" || sec == "users") {
       auto* t = ps.table(v, sec);
       if (!t) continue;
@@ -265,9 +268,7 @@ ParseResult parse_config(std::string_view text, std::string_view source_name) {
                     else if (key == "server_password") { db.server_password = ps.str(n, key); }
                     else ps.pool_key(db.pool, key, n);
                   });
-          if (host_node && is_socket_dir(db.host) && socket_path(db.host, db.port).size() > kMaxSocketPath)
-            ps.error(*host_node, fmt::format("{}.host: the socket path \"{}\" is longer than {} bytes", label,
-                                       socket_path(db.host, db.port), kMaxSocketPath));
+          if (host_node && is_socket_dir(db.host)) ps.socket_path_fits(*host_node, label + ".host", db.host, db.port);
           c.databases[name] = std::move(db);
         } else {
           UserConfig u;

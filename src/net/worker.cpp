@@ -33,10 +33,12 @@ tcp::endpoint resolve_endpoint(asio::io_context& io, const std::string& host, ui
 }
 
 namespace {
+[[noreturn]] void fail(error_code ec, const std::string& what) { throw boost::system::system_error(ec, what); }
+error_code last_error() { return error_code(errno, asio::error::get_system_category()); }
+
 /// Sets an integer socket option Asio has no type for; throws, naming it, when refused.
 void set_int_option(Acceptor& acc, int level, int name, int value, const char* what) {
-  if (::setsockopt(acc.native_handle(), level, name, &value, sizeof value) != 0)
-    throw boost::system::system_error(error_code(errno, asio::error::get_system_category()), what);
+  if (::setsockopt(acc.native_handle(), level, name, &value, sizeof value) != 0) fail(last_error(), what);
 }
 
 /// An unbound socket for host:port (resolved into `ep`) with SO_REUSEADDR: a restart binds past
@@ -44,7 +46,7 @@ void set_int_option(Acceptor& acc, int level, int name, int value, const char* w
 Acceptor open_socket(asio::io_context& io, const std::string& host, uint16_t port, tcp::endpoint& ep) {
   error_code ec;
   ep = resolve_endpoint(io, host, port, ec);
-  if (ec) throw boost::system::system_error(ec, "resolve " + host);
+  if (ec) fail(ec, "resolve " + host);
   Acceptor acc(io);
   acc.open(Stream(ep.protocol()));
   acc.set_option(Acceptor::reuse_address(true));
@@ -63,9 +65,8 @@ void ensure_no_listener(asio::io_context& io, const std::string& host, uint16_t 
   const std::string where = host.find(':') == std::string::npos ? host + ":" + std::to_string(port)
                                                                   : "[" + host + "]:" + std::to_string(port);
   if (ec == asio::error::address_in_use)
-    throw boost::system::system_error(
-        ec, "another process listens on " + where + " (keel.share_listen = true lets keel listen beside it)");
-  throw boost::system::system_error(ec, "bind " + where);
+    fail(ec, "another process listens on " + where + " (keel.share_listen = true lets keel listen beside it)");
+  fail(ec, "bind " + where);
 }
 
 Acceptor open_listener(asio::io_context& io, const std::string& host, uint16_t port, int defer_accept_s) {
@@ -86,9 +87,6 @@ Acceptor open_listener(asio::io_context& io, const std::string& host, uint16_t p
 
 namespace {
 using Local = asio::local::stream_protocol;
-
-[[noreturn]] void fail(error_code ec, const std::string& what) { throw boost::system::system_error(ec, what); }
-error_code last_error() { return error_code(errno, asio::error::get_system_category()); }
 
 /// True when a process listens on the socket file at `path`. The probe connects without waiting:
 /// a listener whose queue is full says so with EAGAIN, and is a listener all the same.

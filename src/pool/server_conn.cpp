@@ -136,7 +136,9 @@ awaitable<Result<ServerConnPtr>> connect_server(const ServerTarget& t) {
     if (rec || results.empty()) co_return conn_error("could not resolve server host \"" + t.host + "\"");
     guard.emplace(c->sock, deadline);
     error_code cec;
-    for (const auto& entry : results) {  // each address in turn, as asio::async_connect would
+    // Each address in turn, by hand: asio::async_connect takes no resolver results for a generic
+    // socket, and would go on to the next address after the deadline closed this one.
+    for (const auto& entry : results) {
       c->endpoint = entry.endpoint();
       c->sock.close(ec);
       std::tie(cec) = co_await c->sock.async_connect(c->endpoint, nothrow);

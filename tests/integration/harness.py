@@ -339,6 +339,20 @@ def keel_bin() -> str:
     return str(p.resolve())
 
 
+def run_keel(*args, timeout=20) -> subprocess.CompletedProcess:
+    """The keel binary run to its end (keel check, or a start that must fail); output as text."""
+    return subprocess.run([keel_bin(), *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def keel_refuses(config_path) -> str:
+    """keel started with config_path stops with an error: its output."""
+    res = run_keel("--config", config_path, timeout=10)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0, out
+    return out
+
+
 def _toml_key(k: str) -> str:
     return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k)
 

@@ -6,7 +6,8 @@ import textwrap
 import pytest
 
 from conftest import DIRECT, MODES
-from harness import connect, free_port, keel_bin, port_accepts, q1, scram_verifier, wait_until
+from harness import connect, free_port, keel_bin, keel_refuses, port_accepts, q1, scram_verifier, wait_until
+from harness import run_keel as keel
 
 VALID_CONFIG = textwrap.dedent("""\
     # a complete configuration
@@ -47,11 +48,6 @@ VALID_CONFIG = textwrap.dedent("""\
     scram_verifier = "VERIFIER"
     server_password = "secret"
     """).replace("VERIFIER", scram_verifier("secret", b"saltsaltsaltsalt"))
-
-
-def keel(*args, timeout=20):
-    return subprocess.run([keel_bin(), *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 pytestmark = pytest.mark.skipif(DIRECT, reason="CLI tests need the keel binary")
@@ -202,10 +198,7 @@ def test_second_keel_on_the_same_address(start_keel, tmp_path):
     first = start_keel({"keel": {"workers": 2}})
     second = tmp_path / "second.toml"
     second.write_text(first.config_path.read_text())
-    proc = subprocess.run([keel_bin(), "--config", str(second)], stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=10)
-    out = proc.stdout.decode(errors="replace")
-    assert proc.returncode != 0
+    out = keel_refuses(second)
     assert f"another process listens on 127.0.0.1:{first.port}" in out and "share_listen" in out, out
     assert q1(connect(first, autocommit=True), "select 1") == 1
     # On purpose: a keel started beside it (a restart) serves the address once the first is gone.

@@ -3,7 +3,6 @@ import os
 import shutil
 import socket
 import stat
-import subprocess
 import tempfile
 import threading
 import time
@@ -12,7 +11,7 @@ import psycopg2
 import pytest
 
 from conftest import DIRECT, MODES
-from harness import PgError, Q, connect, free_port, keel_bin, q1, raw, raw_login, send_cancel, wait_until
+from harness import PgError, Q, connect, free_port, keel_refuses, q1, raw, raw_login, send_cancel, wait_until
 
 pytestmark = pytest.mark.skipif(DIRECT, reason="keel's own server connections")
 
@@ -86,6 +85,14 @@ def via_socket(k, sockdir, **kw):
     return conn
 
 
+def start_refused(tmp_path, keel_section):
+    """keel started with this [keel] section (and a minimal rest) stops with an error: its output."""
+    cfg = tmp_path / "k.toml"
+    cfg.write_text(f'[keel]\n{keel_section}[databases.app]\nhost = "127.0.0.1"\nport = 5432\n'
+                   '[users.app]\npassword = "apppass"\n')
+    return keel_refuses(cfg)
+
+
 def socket_file(k, sockdir):
     return os.path.join(sockdir, f".s.PGSQL.{k.port}")
 
@@ -146,10 +153,7 @@ def test_live_socket_is_refused_unless_shared(start_keel, sockdir, tmp_path):
     text = first.config_path.read_text().replace(f"127.0.0.1:{first.port}", f"127.0.0.2:{first.port}", 1)
     assert text != first.config_path.read_text()
     second.write_text(text)
-    proc = subprocess.run([keel_bin(), "--config", str(second)], stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=10)
-    out = proc.stdout.decode(errors="replace")
-    assert proc.returncode != 0
+    out = keel_refuses(second)
     assert f"another process listens on {socket_file(first, sockdir)}" in out and "share_listen" in out, out
     assert q1(via_socket(first, sockdir), "select 1") == 1
     # On purpose (a restart beside it): the new keel takes the name over; the old one keeps its
@@ -173,13 +177,7 @@ def test_a_file_that_is_not_a_socket_is_left_alone(sockdir, tmp_path):
     path = os.path.join(sockdir, f".s.PGSQL.{port}")
     with open(path, "w") as f:
         f.write("not a socket")
-    cfg = tmp_path / "k.toml"
-    cfg.write_text(f'[keel]\nlisten = "127.0.0.1:{port}"\nunix_socket_dir = "{sockdir}"\n'
-                   '[databases.app]\nhost = "127.0.0.1"\nport = 5432\n[users.app]\npassword = "apppass"\n')
-    proc = subprocess.run([keel_bin(), "--config", str(cfg)], stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=10)
-    out = proc.stdout.decode(errors="replace")
-    assert proc.returncode != 0
+    out = start_refused(tmp_path, f'listen = "127.0.0.1:{port}"\nunix_socket_dir = "{sockdir}"\n')
     assert f"{path} is not a socket" in out, out
     assert open(path).read() == "not a socket"
 
@@ -196,28 +194,16 @@ def test_socket_mode_and_group(start_keel, sockdir):
 
 def test_unknown_socket_group_stops_keel(sockdir, tmp_path):
     port = free_port()
-    cfg = tmp_path / "k.toml"
-    cfg.write_text(f'[keel]\nlisten = "127.0.0.1:{port}"\nunix_socket_dir = "{sockdir}"\n'
-                   'unix_socket_group = "no-such-group-here"\n'
-                   '[databases.app]\nhost = "127.0.0.1"\nport = 5432\n[users.app]\npassword = "apppass"\n')
-    proc = subprocess.run([keel_bin(), "--config", str(cfg)], stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=10)
-    out = proc.stdout.decode(errors="replace")
-    assert proc.returncode != 0
+    out = start_refused(tmp_path, f'listen = "127.0.0.1:{port}"\nunix_socket_dir = "{sockdir}"\n'
+                                  'unix_socket_group = "no-such-group-here"\n')
     assert "unix_socket_group: no group named no-such-group-here" in out, out
     assert not os.path.exists(os.path.join(sockdir, f".s.PGSQL.{port}"))
 
 
 def test_share_listen_never_takes_a_postgresql_socket(pg, tmp_path):
     """PostgreSQL keeps .s.PGSQL.PORT.lock beside its socket: keel takes over only a gateway's."""
-    cfg = tmp_path / "k.toml"
-    cfg.write_text(f'[keel]\nlisten = "127.0.0.2:{pg.port}"\nunix_socket_dir = "{pg.sockdir}"\n'
-                   'share_listen = true\n'
-                   f'[databases.app]\nhost = "127.0.0.1"\nport = {pg.port}\n[users.app]\npassword = "apppass"\n')
-    proc = subprocess.run([keel_bin(), "--config", str(cfg)], stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=10)
-    out = proc.stdout.decode(errors="replace")
-    assert proc.returncode != 0
+    out = start_refused(tmp_path, f'listen = "127.0.0.2:{pg.port}"\nunix_socket_dir = "{pg.sockdir}"\n'
+                                  'share_listen = true\n')
     assert f"a PostgreSQL server listens on {pg.sockdir}/.s.PGSQL.{pg.port}" in out, out
     assert os.path.exists(os.path.join(pg.sockdir, f".s.PGSQL.{pg.port}"))
     assert pg.scalar("select 'server still reachable over its socket'") == "server still reachable over its socket"
