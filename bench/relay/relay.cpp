@@ -5,20 +5,17 @@
 // time per transaction is what the kernel charges a user-space proxy on this machine for the
 // same reads, writes and wake-ups a gateway cannot avoid.
 //
-//   relay LISTEN_PORT UPSTREAM_HOST UPSTREAM_PORT
-#include <arpa/inet.h>
+//   relay LISTEN_PORT UPSTREAM_HOST UPSTREAM_PORT   (UPSTREAM_HOST: an IPv4 address or a socket directory)
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+
+#include "common.hpp"
 
 namespace {
 
@@ -47,11 +44,6 @@ void close_pair(Side* s) {
   close(p->fd);
   delete s;
   delete p;
-}
-
-void nodelay(int fd) {
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 // Writes s's pending bytes to its peer. Returns false when the pair must close.
@@ -103,22 +95,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);
-  sockaddr_in up{};
-  up.sin_family = AF_INET;
-  up.sin_port = htons(uint16_t(std::atoi(argv[3])));
-  if (inet_pton(AF_INET, argv[2], &up.sin_addr) != 1) return 2;
-
-  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  int one = 1;
-  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in la{};
-  la.sin_family = AF_INET;
-  la.sin_port = htons(uint16_t(std::atoi(argv[1])));
-  la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(lfd, reinterpret_cast<sockaddr*>(&la), sizeof la) != 0 || listen(lfd, 4096) != 0) {
-    std::perror("relay: listen");
-    return 1;
-  }
+  relay::Upstream up;
+  if (!relay::parse_upstream(argv[2], argv[3], up)) return 2;
+  int lfd = relay::listen_loopback(argv[1], SOCK_NONBLOCK);
   ep = epoll_create1(0);
   epoll_event lev{};
   lev.events = EPOLLIN;
@@ -137,16 +116,14 @@ int main(int argc, char** argv) {
         for (;;) {
           int cfd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK);
           if (cfd < 0) break;
-          // A blocking connect on loopback completes at once; the socket turns non-blocking after.
-          int sfd = socket(AF_INET, SOCK_STREAM, 0);
-          if (connect(sfd, reinterpret_cast<sockaddr*>(&up), sizeof up) != 0) {
+          // The socket turns non-blocking after its connect.
+          int sfd = relay::connect_upstream(up);
+          if (sfd < 0) {
             close(cfd);
-            close(sfd);
             continue;
           }
           fcntl(sfd, F_SETFL, fcntl(sfd, F_GETFL) | O_NONBLOCK);
-          nodelay(cfd);
-          nodelay(sfd);
+          relay::nodelay(cfd);
           auto* c = new Side;
           auto* u = new Side;
           c->fd = cfd;
