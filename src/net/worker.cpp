@@ -123,29 +123,35 @@ Acceptor open_unix_listener(asio::io_context& io, const UnixSocketSpec& spec, So
       if (::access((path + ".lock").c_str(), F_OK) == 0)
         fail(asio::error::address_in_use, "a PostgreSQL server listens on " + path + " (its lock file is there)");
     }
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) fail(last_error(), "remove " + path);
   }
+  // The socket is made ready under a name of its own in the same directory, then renamed over
+  // `path` in one step: a client connecting meanwhile reaches the old listener (a take-over) or
+  // this one, never a missing or not yet listening file. ".k<pid>" is never longer than
+  // ".s.PGSQL.<port>", so it fits wherever `path` does.
+  const std::string tmp = path.substr(0, path.rfind('/') + 1) + ".k" + std::to_string(::getpid());
+  ::unlink(tmp.c_str());  // left by a keel with this pid that died here before renaming it
   Acceptor acc(io);
   acc.open(Stream(Local()));
   error_code ec;
-  acc.bind(Stream::endpoint(Local::endpoint(path)), ec);
-  if (ec) fail(ec, "bind " + path);
+  acc.bind(Stream::endpoint(Local::endpoint(tmp)), ec);
+  if (ec) fail(ec, "bind " + tmp);
   // From here a failure leaves no file behind (main() ends with _exit, which skips Runtime::stop).
   auto unbind = [&](const std::string& what) {
     error_code e = last_error();
-    ::unlink(path.c_str());
+    ::unlink(tmp.c_str());
     fail(e, what);
   };
   // Who may connect, set before anyone can: the password still decides who logs in.
-  if (gid != gid_t(-1) && ::chown(path.c_str(), uid_t(-1), gid) != 0) unbind("chown " + path);
-  if (::chmod(path.c_str(), mode_t(spec.mode)) != 0 || ::stat(path.c_str(), &st) != 0) unbind("chmod " + path);
-  file = {path, uint64_t(st.st_dev), uint64_t(st.st_ino)};
+  if (gid != gid_t(-1) && ::chown(tmp.c_str(), uid_t(-1), gid) != 0) unbind("chown " + tmp);
+  if (::chmod(tmp.c_str(), mode_t(spec.mode)) != 0 || ::stat(tmp.c_str(), &st) != 0) unbind("chmod " + tmp);
   acc.listen(4096, ec);
   if (!ec) acc.non_blocking(true, ec);  // net::accept_now never waits
   if (ec) {
     errno = ec.value();
-    unbind("listen " + path);
+    unbind("listen " + tmp);
   }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) unbind("rename " + tmp + " to " + path);
+  file = {path, uint64_t(st.st_dev), uint64_t(st.st_ino)};
   return acc;
 }
 

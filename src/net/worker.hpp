@@ -71,6 +71,7 @@ struct UnixSocketSpec {
 /// what it bound. A socket file there that nobody listens on (left by a process that is gone) is
 /// replaced; one a live process listens on makes it throw, unless `take_over`: then the name goes
 /// to the new socket (the old process keeps what it accepted, its listener unreachable by name).
+/// The name changes hands in one rename(): a client never finds it missing or not listening.
 /// Throws boost::system::system_error on failure (start-up only).
 Acceptor open_unix_listener(asio::io_context& io, const UnixSocketSpec& spec, SocketFile& file);
 

@@ -172,6 +172,40 @@ def test_live_socket_is_refused_unless_shared(start_keel, sockdir, tmp_path):
         assert q1(via_socket(beside, sockdir), "select 2") == 2
 
 
+def test_take_over_refuses_no_client(start_keel, sockdir):
+    """The name changes hands in one rename: connections made throughout the take-over all reach
+    a listener (the old keel's or the new one's), none finds the file missing or not listening."""
+    first = start_keel({"keel": {"unix_socket_dir": sockdir}})
+    path = socket_file(first, sockdir)
+    stop, made, failed = threading.Event(), [0], []
+
+    def hammer():
+        while not stop.is_set():
+            s = socket.socket(socket.AF_UNIX)
+            try:
+                s.connect(path)
+                made[0] += 1
+            except OSError as e:
+                failed.append(e.errno)
+            finally:
+                s.close()
+
+    t = threading.Thread(target=hammer)
+    t.start()
+    try:
+        time.sleep(0.1)
+        beside = start_keel({"keel": {"unix_socket_dir": sockdir, "share_listen": True}}, port=first.port,
+                            name="beside")
+        wait_until(lambda: "listening on" in beside.log_text(), 10, desc="the keel beside listening")
+        time.sleep(0.1)
+    finally:
+        stop.set()
+        t.join(10)
+    assert failed == [] and made[0] > 100, (made, failed[:5])
+    assert not [f for f in os.listdir(sockdir) if f.startswith(".k")], "the temporary name is gone"
+    assert q1(via_socket(beside, sockdir), "select 1") == 1
+
+
 def test_a_file_that_is_not_a_socket_is_left_alone(sockdir, tmp_path):
     port = free_port()
     path = os.path.join(sockdir, f".s.PGSQL.{port}")
