@@ -126,9 +126,12 @@ Acceptor open_unix_listener(asio::io_context& io, const UnixSocketSpec& spec, So
   }
   // The socket is made ready under a name of its own in the same directory, then renamed over
   // `path` in one step: a client connecting meanwhile reaches the old listener (a take-over) or
-  // this one, never a missing or not yet listening file. ".k<pid>" is never longer than
-  // ".s.PGSQL.<port>", so it fits wherever `path` does.
-  const std::string tmp = path.substr(0, path.rfind('/') + 1) + ".k" + std::to_string(::getpid());
+  // this one, never a missing or not yet listening file. The kernel keeps the name a socket was
+  // bound to (`ss -x` shows it): PATH.<pid> where it fits, else DIR/.k<pid>, which is never
+  // longer than ".s.PGSQL.<port>" and so fits wherever `path` does.
+  const std::string pid = std::to_string(::getpid());
+  std::string tmp = path + "." + pid;
+  if (tmp.size() >= sizeof(sockaddr_un::sun_path)) tmp = path.substr(0, path.rfind('/') + 1) + ".k" + pid;
   ::unlink(tmp.c_str());  // left by a keel with this pid that died here before renaming it
   Acceptor acc(io);
   acc.open(Stream(Local()));

@@ -202,8 +202,25 @@ def test_take_over_refuses_no_client(start_keel, sockdir):
         stop.set()
         t.join(10)
     assert failed == [] and made[0] > 100, (made, failed[:5])
-    assert not [f for f in os.listdir(sockdir) if f.startswith(".k")], "the temporary name is gone"
+    assert os.listdir(sockdir) == [os.path.basename(path)], "the temporary name is gone"
     assert q1(via_socket(beside, sockdir), "select 1") == 1
+
+
+def test_socket_path_near_the_limit(start_keel, tmp_path):
+    """A socket path with no room left for the temporary name's ".<pid>" suffix: keel readies the
+    socket as DIR/.k<pid> instead, and the name still changes hands in one rename."""
+    base = tempfile.mkdtemp(prefix="ks", dir="/tmp")
+    try:
+        port = free_port()
+        room = 104 - len(f"{base}/") - len(f"/.s.PGSQL.{port}")  # the path: 104 of sun_path's 107
+        d = os.path.join(base, "d" * room)
+        os.mkdir(d)
+        assert len(os.path.join(d, f".s.PGSQL.{port}")) == 104
+        k = start_keel({"keel": {"unix_socket_dir": d}}, port=port)
+        assert q1(via_socket(k, d), "select 1") == 1
+        assert os.listdir(d) == [f".s.PGSQL.{port}"]
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_a_file_that_is_not_a_socket_is_left_alone(sockdir, tmp_path):
