@@ -5,10 +5,12 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <vector>
 
 #include <boost/asio/local/stream_protocol.hpp>
@@ -109,53 +111,111 @@ gid_t group_id(const std::string& name) {
 }
 }  // namespace
 
-Acceptor open_unix_listener(asio::io_context& io, const UnixSocketSpec& spec, SocketFile& file) {
+namespace {
+/// Refuses a live socket at `path` unless `take_over` (and never a PostgreSQL server's). Returns
+/// whether a socket file is there (stale or taken over).
+bool check_socket_path(const UnixSocketSpec& spec) {
   const std::string& path = spec.path;
-  const gid_t gid = spec.group.empty() ? gid_t(-1) : group_id(spec.group);
   struct stat st;
-  if (::lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) fail(error_code(EEXIST, asio::error::get_system_category()), path + " is not a socket");
-    if (someone_listens(path)) {
-      if (!spec.take_over)
-        fail(asio::error::address_in_use,
-             "another process listens on " + path + " (keel.share_listen = true lets keel take the name over)");
-      // A PostgreSQL server keeps a lock file beside its socket: never take a server's name.
-      if (::access((path + ".lock").c_str(), F_OK) == 0)
-        fail(asio::error::address_in_use, "a PostgreSQL server listens on " + path + " (its lock file is there)");
-    }
+  if (::lstat(path.c_str(), &st) != 0) return false;
+  if (!S_ISSOCK(st.st_mode)) fail(error_code(EEXIST, asio::error::get_system_category()), path + " is not a socket");
+  if (someone_listens(path)) {
+    if (!spec.take_over)
+      fail(asio::error::address_in_use,
+           "another process listens on " + path + " (keel.share_listen = true lets keel take the name over)");
+    // A PostgreSQL server keeps a lock file beside its socket: never take a server's name.
+    if (::access((path + ".lock").c_str(), F_OK) == 0)
+      fail(asio::error::address_in_use, "a PostgreSQL server listens on " + path + " (its lock file is there)");
   }
-  // The socket is made ready under a name of its own in the same directory, then renamed over
-  // `path` in one step: a client connecting meanwhile reaches the old listener (a take-over) or
-  // this one, never a missing or not yet listening file. The kernel keeps the name a socket was
-  // bound to (`ss -x` shows it): PATH.<pid> where it fits, else DIR/.k<pid>, which is never
-  // longer than ".s.PGSQL.<port>" and so fits wherever `path` does.
-  const std::string pid = std::to_string(::getpid());
-  std::string tmp = path + "." + pid;
-  if (tmp.size() >= sizeof(sockaddr_un::sun_path)) tmp = path.substr(0, path.rfind('/') + 1) + ".k" + pid;
-  ::unlink(tmp.c_str());  // left by a keel with this pid that died here before renaming it
+  return true;
+}
+
+/// A name for the socket until it is published, in the same directory (rename() stays in one
+/// file system): PATH.<8 random characters> where that fits in sun_path, else DIR/.k<7>, never
+/// longer than ".s.PGSQL.<port>" and so fitting wherever `path` does. Random, not the pid: keels
+/// in other PID namespaces may share the directory.
+std::string temporary_name(const std::string& path) {
+  static constexpr char kChars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  unsigned char r[8];
+  if (::getrandom(r, sizeof r, 0) != sizeof r) fail(last_error(), "getrandom");
+  std::string suffix;
+  for (unsigned char c : r) suffix += kChars[c % (sizeof kChars - 1)];
+  std::string tmp = path + "." + suffix;
+  if (tmp.size() >= sizeof(sockaddr_un::sun_path))
+    tmp = path.substr(0, path.rfind('/') + 1) + ".k" + suffix.substr(0, 7);
+  return tmp;
+}
+}  // namespace
+
+Acceptor open_unix_listener(asio::io_context& io, const UnixSocketSpec& spec, PreparedUnixSocket& out) {
+  const gid_t gid = spec.group.empty() ? gid_t(-1) : group_id(spec.group);
+  out.replace = check_socket_path(spec);
   Acceptor acc(io);
   acc.open(Stream(Local()));
   error_code ec;
-  acc.bind(Stream::endpoint(Local::endpoint(tmp)), ec);
-  if (ec) fail(ec, "bind " + tmp);
+  for (int attempt = 0; attempt < 8; ++attempt) {  // a name taken already: draw another
+    out.tmp = temporary_name(spec.path);
+    acc.bind(Stream::endpoint(Local::endpoint(out.tmp)), ec);
+    if (ec != asio::error::address_in_use) break;
+  }
+  if (ec) fail(ec, "bind " + out.tmp);
   // From here a failure leaves no file behind (main() ends with _exit, which skips Runtime::stop).
   auto unbind = [&](const std::string& what) {
     error_code e = last_error();
-    ::unlink(tmp.c_str());
+    discard_unix_listener(out);
     fail(e, what);
   };
   // Who may connect, set before anyone can: the password still decides who logs in.
-  if (gid != gid_t(-1) && ::chown(tmp.c_str(), uid_t(-1), gid) != 0) unbind("chown " + tmp);
-  if (::chmod(tmp.c_str(), mode_t(spec.mode)) != 0 || ::stat(tmp.c_str(), &st) != 0) unbind("chmod " + tmp);
+  struct stat st;
+  if (gid != gid_t(-1) && ::chown(out.tmp.c_str(), uid_t(-1), gid) != 0) unbind("chown " + out.tmp);
+  if (::chmod(out.tmp.c_str(), mode_t(spec.mode)) != 0 || ::stat(out.tmp.c_str(), &st) != 0)
+    unbind("chmod " + out.tmp);
   acc.listen(4096, ec);
   if (!ec) acc.non_blocking(true, ec);  // net::accept_now never waits
   if (ec) {
     errno = ec.value();
-    unbind("listen " + tmp);
+    unbind("listen " + out.tmp);
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) unbind("rename " + tmp + " to " + path);
-  file = {path, uint64_t(st.st_dev), uint64_t(st.st_ino)};
+  // rename() keeps the inode: remove_socket_file knows the published file by it.
+  out.file = {spec.path, uint64_t(st.st_dev), uint64_t(st.st_ino)};
   return acc;
+}
+
+void publish_unix_listener(const UnixSocketSpec& spec, const PreparedUnixSocket& p) {
+  const char* tmp = p.tmp.c_str();
+  const char* path = spec.path.c_str();
+  auto refuse = [&](error_code ec, const std::string& what) {
+    discard_unix_listener(p);
+    fail(ec, what);
+  };
+  if (!p.replace && !spec.take_over) {
+    // Nothing was there: take the name only if it is still free (another process starting at
+    // the same moment may have published its own).
+    if (::renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0) return;
+    if (errno == EEXIST)
+      refuse(asio::error::address_in_use, "another process listens on " + spec.path +
+                                              " (keel.share_listen = true lets keel take the name over)");
+    if (errno != EINVAL) refuse(last_error(), "rename " + p.tmp + " to " + spec.path);
+    // A file system without RENAME_NOREPLACE: a second link fails on an existing name alike.
+    if (::link(tmp, path) != 0)
+      refuse(errno == EEXIST ? error_code(asio::error::address_in_use) : last_error(),
+             "another process listens on " + spec.path);
+    ::unlink(tmp);
+    return;
+  }
+  // A stale file (or, with take_over, a live socket) is there: replaced in one step. Looked at
+  // again first: a stale file may have come to life since, and a server's never goes.
+  try {
+    check_socket_path(spec);
+  } catch (...) {
+    discard_unix_listener(p);
+    throw;
+  }
+  if (::rename(tmp, path) != 0) refuse(last_error(), "rename " + p.tmp + " to " + spec.path);
+}
+
+void discard_unix_listener(const PreparedUnixSocket& p) {
+  if (!p.tmp.empty()) ::unlink(p.tmp.c_str());
 }
 
 Acceptor share_listener(asio::io_context& io, Acceptor& listener) {

@@ -67,13 +67,30 @@ struct UnixSocketSpec {
   bool take_over = false;
 };
 
-/// Listens on a Unix socket at spec.path, with its mode and group, non-blocking; `file` records
-/// what it bound. A socket file there that nobody listens on (left by a process that is gone) is
-/// replaced; one a live process listens on makes it throw, unless `take_over`: then the name goes
-/// to the new socket (the old process keeps what it accepted, its listener unreachable by name).
-/// The name changes hands in one rename(): a client never finds it missing or not listening.
-/// Throws boost::system::system_error on failure (start-up only).
-Acceptor open_unix_listener(asio::io_context& io, const UnixSocketSpec& spec, SocketFile& file);
+/// A Unix listener bound and listening under a temporary name beside its path (who may connect
+/// already set), not yet reachable by the path: publish_unix_listener gives it the name.
+struct PreparedUnixSocket {
+  std::string tmp;       ///< the temporary name
+  bool replace = false;  ///< a socket file was at the path (stale, or live and taken over)
+  SocketFile file;       ///< the path, with the socket's dev/ino (rename() keeps them)
+};
+
+/// Readies a Unix socket for spec.path, with its mode and group, non-blocking, under a temporary
+/// name in the same directory. A socket file at the path that nobody listens on (left by a
+/// process that is gone) will be replaced; one a live process listens on makes it throw, unless
+/// `take_over`: then the name will go to the new socket (the old process keeps what it accepted,
+/// its listener unreachable by name). Throws boost::system::system_error on failure, leaving no
+/// file (start-up only).
+Acceptor open_unix_listener(asio::io_context& io, const UnixSocketSpec& spec, PreparedUnixSocket& out);
+
+/// Gives the prepared socket its name in one rename(): a client never finds the name missing or
+/// not listening. With nothing at the path before, only if nothing has appeared there since (a
+/// second keel starting at the same moment is refused, as bind() refused it); over a stale file
+/// only if it is still stale. Throws on failure, after removing the temporary name.
+void publish_unix_listener(const UnixSocketSpec& spec, const PreparedUnixSocket& p);
+
+/// Removes the temporary name of a socket never published.
+void discard_unix_listener(const PreparedUnixSocket& p);
 
 /// The same listening socket for a worker's io_context (a duplicate descriptor, which Asio
 /// deregisters from its epoll when it closes it): a Unix socket has no SO_REUSEPORT, so every

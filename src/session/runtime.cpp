@@ -22,24 +22,35 @@ std::vector<asio::io_context*> Runtime::ios() const {
 void Runtime::start() {
   if (!config->share_listen && !workers.empty())
     net::ensure_no_listener(workers.front()->io(), config->listen_host, config->listen_port);
-  for (auto& c : contexts) c->listen();
   if (!config->unix_socket_dir.empty() && !contexts.empty()) {
     net::UnixSocketSpec spec{config::socket_path(config->unix_socket_dir, config->listen_port),
                              config->unix_socket_mode, config->unix_socket_group, config->share_listen};
     // The original descriptor lives on an io_context of its own, closed after every worker has
     // its duplicate: no worker's epoll keeps an entry for a descriptor that is gone.
     asio::io_context opener;
-    Acceptor original = net::open_unix_listener(opener, spec, socket_file);
+    net::PreparedUnixSocket prepared;
+    Acceptor original = net::open_unix_listener(opener, spec, prepared);
     try {
       for (size_t i = 0; i < contexts.size(); ++i)
         contexts[i]->listen_unix(net::share_listener(workers[i]->io(), original));
     } catch (...) {
-      net::remove_socket_file(socket_file);
+      net::discard_unix_listener(prepared);
       throw;
     }
+    // Named only now that every worker holds it: a failure before leaves the path as it was
+    // (in a take-over, still the old keel's). Named before the TCP port listens: once that
+    // accepts, the socket is there too.
+    net::publish_unix_listener(spec, prepared);
+    socket_file = prepared.file;
   }
-  for (auto& c : contexts) c->start();
-  for (auto& w : workers) w->start();
+  try {
+    for (auto& c : contexts) c->listen();
+    for (auto& c : contexts) c->start();
+    for (auto& w : workers) w->start();
+  } catch (...) {
+    net::remove_socket_file(socket_file);
+    throw;
+  }
 }
 
 void Runtime::stop() {

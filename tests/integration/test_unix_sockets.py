@@ -3,6 +3,7 @@ import os
 import shutil
 import socket
 import stat
+import subprocess
 import tempfile
 import threading
 import time
@@ -11,7 +12,7 @@ import psycopg2
 import pytest
 
 from conftest import DIRECT, MODES
-from harness import PgError, Q, connect, free_port, keel_refuses, q1, raw, raw_login, send_cancel, wait_until
+from harness import PgError, Q, connect, free_port, keel_bin, keel_refuses, q1, raw, raw_login, send_cancel, wait_until
 
 pytestmark = pytest.mark.skipif(DIRECT, reason="keel's own server connections")
 
@@ -177,6 +178,7 @@ def test_take_over_refuses_no_client(start_keel, sockdir):
     a listener (the old keel's or the new one's), none finds the file missing or not listening."""
     first = start_keel({"keel": {"unix_socket_dir": sockdir}})
     path = socket_file(first, sockdir)
+    before = os.stat(path).st_ino
     stop, made, failed = threading.Event(), [0], []
 
     def hammer():
@@ -203,22 +205,57 @@ def test_take_over_refuses_no_client(start_keel, sockdir):
         t.join(10)
     assert failed == [] and made[0] > 100, (made, failed[:5])
     assert os.listdir(sockdir) == [os.path.basename(path)], "the temporary name is gone"
+    assert os.stat(path).st_ino != before, "the name is the new keel's socket"
     assert q1(via_socket(beside, sockdir), "select 1") == 1
 
 
+def test_two_keels_starting_at_once_get_one_socket(pg, sockdir, tmp_path):
+    """Two keels started together for the same socket, neither with share_listen: exactly one
+    gets the name (publishing refuses a name that appeared since it looked), the other stops."""
+    port = free_port()
+    cfgs = []
+    for i, host in enumerate(("127.0.0.1", "127.0.0.2")):  # two TCP addresses, one socket file
+        cfg = tmp_path / f"k{i}.toml"
+        cfg.write_text(f'[keel]\nlisten = "{host}:{port}"\nunix_socket_dir = "{sockdir}"\n'
+                       f'[databases.app]\nhost = "127.0.0.1"\nport = {pg.port}\n[users.app]\npassword = "apppass"\n')
+        cfgs.append(cfg)
+    procs = [subprocess.Popen([keel_bin(), "--config", str(c)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL, text=True) for c in cfgs]
+    try:
+        time.sleep(2)  # the loser stops at once; the winner keeps running
+        ended = [p for p in procs if p.poll() is not None]
+        assert len(ended) == 1, [p.poll() for p in procs]
+        out = ended[0].communicate(timeout=5)[0]
+        assert ended[0].returncode != 0 and f"another process listens on {sockdir}/.s.PGSQL.{port}" in out, out
+        assert os.listdir(sockdir) == [f".s.PGSQL.{port}"]
+        conn = psycopg2.connect(host=sockdir, port=port, user="app", password="apppass", dbname="app",
+                                connect_timeout=10)
+        conn.close()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(10)
+
+
 def test_socket_path_near_the_limit(start_keel, tmp_path):
-    """A socket path with no room left for the temporary name's ".<pid>" suffix: keel readies the
-    socket as DIR/.k<pid> instead, and the name still changes hands in one rename."""
+    """A socket path with no room left for the temporary name's suffix (PATH.<8 characters>):
+    keel readies the socket as DIR/.k<7 characters> instead, and publishes it by rename all the
+    same. (The kernel keeps the name a socket was bound to: /proc/net/unix shows which.)"""
     base = tempfile.mkdtemp(prefix="ks", dir="/tmp")
     try:
         port = free_port()
-        room = 104 - len(f"{base}/") - len(f"/.s.PGSQL.{port}")  # the path: 104 of sun_path's 107
+        room = 106 - len(f"{base}/") - len(f"/.s.PGSQL.{port}")  # the path: 106 of sun_path's 107
         d = os.path.join(base, "d" * room)
         os.mkdir(d)
-        assert len(os.path.join(d, f".s.PGSQL.{port}")) == 104
+        assert len(os.path.join(d, f".s.PGSQL.{port}")) == 106
         k = start_keel({"keel": {"unix_socket_dir": d}}, port=port)
         assert q1(via_socket(k, d), "select 1") == 1
         assert os.listdir(d) == [f".s.PGSQL.{port}"]
+        bound = [line.split()[7] for line in open("/proc/net/unix").read().splitlines()[1:]
+                 if len(line.split()) >= 8 and line.split()[7].startswith(d + "/")]
+        assert bound and all(os.path.basename(b).startswith(".k") and len(os.path.basename(b)) == 9
+                             for b in bound), bound
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
