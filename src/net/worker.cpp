@@ -109,9 +109,13 @@ gid_t group_id(const std::string& name) {
     fail(error_code(rc ? rc : ENOENT, asio::error::get_system_category()), "unix_socket_group: no group named " + name);
   return found->gr_gid;
 }
-}  // namespace
 
-namespace {
+/// Start-up stops: another process listens on the socket file at `path`.
+[[noreturn]] void listened_on(const std::string& path) {
+  fail(asio::error::address_in_use,
+       "another process listens on " + path + " (keel.share_listen = true lets keel take the name over)");
+}
+
 /// Refuses a live socket at `path` unless `take_over` (and never a PostgreSQL server's). Returns
 /// whether a socket file is there (stale or taken over).
 bool check_socket_path(const UnixSocketSpec& spec) {
@@ -120,9 +124,7 @@ bool check_socket_path(const UnixSocketSpec& spec) {
   if (::lstat(path.c_str(), &st) != 0) return false;
   if (!S_ISSOCK(st.st_mode)) fail(error_code(EEXIST, asio::error::get_system_category()), path + " is not a socket");
   if (someone_listens(path)) {
-    if (!spec.take_over)
-      fail(asio::error::address_in_use,
-           "another process listens on " + path + " (keel.share_listen = true lets keel take the name over)");
+    if (!spec.take_over) listened_on(path);
     // A PostgreSQL server keeps a lock file beside its socket: never take a server's name.
     if (::access((path + ".lock").c_str(), F_OK) == 0)
       fail(asio::error::address_in_use, "a PostgreSQL server listens on " + path + " (its lock file is there)");
@@ -192,9 +194,10 @@ void publish_unix_listener(const UnixSocketSpec& spec, const PreparedUnixSocket&
     // Nothing was there: take the name only if it is still free (another process starting at
     // the same moment may have published its own).
     if (::renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0) return;
-    if (errno == EEXIST)
-      refuse(asio::error::address_in_use, "another process listens on " + spec.path +
-                                              " (keel.share_listen = true lets keel take the name over)");
+    if (errno == EEXIST) {
+      discard_unix_listener(p);
+      listened_on(spec.path);
+    }
     if (errno != EINVAL) refuse(last_error(), "rename " + p.tmp + " to " + spec.path);
     // A file system without RENAME_NOREPLACE: a second link fails on an existing name alike.
     if (::link(tmp, path) != 0)
