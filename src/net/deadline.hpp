@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "net/asio.hpp"
+#include "net/send_batch.hpp"
 
 namespace keel::net {
 
@@ -14,6 +15,7 @@ class DeadlineGuard {
     timer_.async_wait([alive = alive_](error_code ec) {
       if (!ec && *alive) {
         error_code ignored;
+        settle(**alive);
         (*alive)->close(ignored);
       }
     });

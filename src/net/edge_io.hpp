@@ -53,6 +53,7 @@
 #include <boost/asio/buffer.hpp>
 
 #include "net/asio.hpp"
+#include "net/send_batch.hpp"
 
 #if BOOST_VERSION == 108100 && defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
 #define KEEL_EDGE_IO 1
@@ -439,13 +440,21 @@ struct WriteNow {
   bool finished() const { return ec || done == total; }
 };
 
-/// Writes what the socket takes now, without suspending (the usual case: the whole of it).
+/// Writes what the socket takes now, without suspending (the usual case: the whole of it). On a
+/// worker that batches its sends, a small write is queued there instead and counts as written.
 template <class Buffers>
 WriteNow write_now(Socket& s, const Buffers& bufs) {
   WriteNow w;
   w.total = asio::buffer_size(bufs);
   error_code ec = asio::error::bad_descriptor;
   ssize_t sent = -1;
+  if (SendBatch* b = SendBatch::current(); b && s.is_open() && w.total > 0) {
+    switch (b->take(s.native_handle(), bufs, w.total)) {
+      case SendBatch::Take::queued: w.done = w.total; return w;
+      case SendBatch::Take::wait: return w;  // write_rest() waits for the socket's earlier send
+      case SendBatch::Take::direct: break;
+    }
+  }
   if (s.is_open()) sent = detail::send_now(s, bufs, ec);
   if (sent < 0 && ec != asio::error::would_block) w.ec = ec;
   else if (sent > 0) w.done = size_t(sent);
@@ -456,6 +465,12 @@ WriteNow write_now(Socket& s, const Buffers& bufs) {
 template <class Buffers>
 awaitable<error_code> write_rest(Socket& s, const Buffers& bufs, WriteNow w) {
   if (w.finished()) co_return w.ec;
+  if (SendBatch* b = SendBatch::current(); b && w.done == 0 && s.is_open() && b->holds(s.native_handle())) {
+    // An earlier send of this socket's waits for room in the batch: after it, all of this.
+    if (error_code ec = co_await b->idle(s.native_handle())) co_return ec;
+    w = write_now(s, bufs);
+    if (w.finished()) co_return w.ec;
+  }
   std::vector<asio::const_buffer> rest;
   size_t skip = w.done;
   for (auto it = asio::buffer_sequence_begin(bufs); it != asio::buffer_sequence_end(bufs); ++it) {

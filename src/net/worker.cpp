@@ -17,9 +17,15 @@
 
 namespace keel::net {
 
-void Worker::start() {
+std::string Worker::start(bool batch_sends) {
+  std::string why;
+  if (batch_sends) batch_ = SendBatch::attach(io_, why);
   guard_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(io_.get_executor());
-  thread_ = std::thread([this] { io_.run(); });
+  thread_ = std::thread([this] {
+    if (batch_) batch_->bind_thread();
+    io_.run();
+  });
+  return why;
 }
 
 tcp::endpoint resolve_endpoint(asio::io_context& io, const std::string& host, uint16_t port, error_code& ec) {

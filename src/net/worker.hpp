@@ -8,6 +8,7 @@
 
 #include "core/buffer_pool.hpp"
 #include "net/asio.hpp"
+#include "net/send_batch.hpp"
 
 namespace keel::net {
 
@@ -23,8 +24,9 @@ class Worker {
   asio::io_context& io() { return io_; }
   BufferPool& buffers() { return buffers_; }
 
-  /// Runs the io_context on a new thread until stop().
-  void start();
+  /// Runs the io_context on a new thread until stop(). With `batch_sends`, its small sends go out
+  /// through a SendBatch (io_uring); returns why not where that cannot be set up ("" otherwise).
+  std::string start(bool batch_sends = false);
   void stop() { io_.stop(); }
   void join() {
     if (thread_.joinable()) thread_.join();
@@ -39,6 +41,7 @@ class Worker {
   int id_;
   asio::io_context io_;
   BufferPool buffers_;
+  std::unique_ptr<SendBatch> batch_;  // after io_: unhooked before io_ goes
   std::thread thread_;
   std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> guard_;
 };

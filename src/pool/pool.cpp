@@ -222,6 +222,7 @@ void Pool::close_conn(ServerConnPtr c) {
       }
     }
     error_code ec;
+    net::settle(c->sock);
     c->sock.close(ec);
     c.reset();
     give_slot_back();

@@ -11,6 +11,7 @@
 #include "config/config.hpp"
 #include "core/result.hpp"
 #include "net/asio.hpp"
+#include "net/send_batch.hpp"
 #include "prepared/statements.hpp"
 
 namespace keel::pool {
@@ -37,6 +38,7 @@ struct CancelTarget {
 class ServerConn {
  public:
   explicit ServerConn(Executor ex) : sock(ex) {}
+  ~ServerConn() { net::settle(sock); }
 
   Socket sock;
   Stream::endpoint endpoint;

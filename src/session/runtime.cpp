@@ -1,6 +1,7 @@
 #include "session/runtime.hpp"
 
 #include "auth/crypto.hpp"
+#include "core/log.hpp"
 #include "session/worker_context.hpp"
 
 namespace keel::session {
@@ -46,7 +47,10 @@ void Runtime::start() {
   try {
     for (auto& c : contexts) c->listen();
     for (auto& c : contexts) c->start();
-    for (auto& w : workers) w->start();
+    for (auto& w : workers) {
+      std::string why = w->start(config->io_uring_sends);
+      if (!why.empty()) KEEL_WARN(fmt::format("w{}", w->id()), "io_uring_sends: sending without io_uring ({})", why);
+    }
   } catch (...) {
     net::remove_socket_file(socket_file);
     throw;

@@ -28,6 +28,7 @@ Session::Session(WorkerContext& ctx, Socket sock)
       last_activity_(Clock::now()), pump_signal_(client_.get_executor()) {}
 
 Session::~Session() {
+  net::settle(client_);
   if (key_pid_) ctx_.unregister_session(key_pid_);
   if (pool_ && counted_) pool_->stats().cl_active.add(-1);
   if (pool_ && pins_.pinned()) pool_->stats().cl_pinned.add(-1);
@@ -83,6 +84,7 @@ awaitable<void> Session::run() {
     reader_done_ = client_gone_ = true;
   }
   error_code ec;
+  net::settle(client_);
   client_.close(ec);
 }
 
@@ -342,6 +344,7 @@ void Session::check_idle(Clock::time_point now) {
         now - last_activity_ > std::chrono::duration<double>(cfg_->client_login_timeout)) {
       KEEL_INFO(ids(), "closing: client_login_timeout ({}s) passed during login", cfg_->client_login_timeout);
       error_code ec;
+      net::settle(client_);
       client_.close(ec);
     }
     return;

@@ -266,6 +266,7 @@ awaitable<void> Session::refuse_startup_params() {
   pump_writing_ = false;
   client_gone_ = closing_ = true;
   error_code sec;
+  net::settle(client_);
   client_.shutdown(Socket::shutdown_both, sec);
   client_.cancel(sec);
 }
@@ -313,6 +314,7 @@ awaitable<void> Session::finish_pump(bool server_dead) {
         co_await send(out);
       }
       error_code ec;
+      net::settle(client_);
       client_.shutdown(Socket::shutdown_both, ec);
       client_.cancel(ec);
     }

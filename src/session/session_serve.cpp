@@ -177,6 +177,7 @@ awaitable<void> Session::unpark(error_code ec) {
     co_await finish_reader();
   }
   error_code cec;
+  net::settle(client_);
   client_.close(cec);
 }
 
@@ -637,6 +638,7 @@ awaitable<void> Session::finish_reader() {
       }
       if (pump_writing_) {
         error_code ec;
+        net::settle(client_);
         client_.close(ec);
       }
     }

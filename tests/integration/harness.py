@@ -405,7 +405,7 @@ def deep_merge(base: dict, over: dict) -> dict:
 
 
 def default_config(pg: PgCluster, port: int) -> dict:
-    return {
+    cfg = {
         "keel": {
             "listen": f"{HOST}:{port}",
             "workers": 2,
@@ -427,6 +427,11 @@ def default_config(pg: PgCluster, port: int) -> dict:
         "databases": {"app": {"host": HOST, "port": pg.port, "dbname": "app"}},
         "users": {u: {"password": p} for u, p in PASSWORDS.items()},
     }
+    # KEEL_TEST_IO_URING_SENDS=0 or 1: every keel without or with sends batched in io_uring
+    # (unset: keel's default, on).
+    if os.environ.get("KEEL_TEST_IO_URING_SENDS") in ("0", "1"):
+        cfg["keel"]["io_uring_sends"] = os.environ["KEEL_TEST_IO_URING_SENDS"] == "1"
+    return cfg
 
 
 SANITIZER_PATTERNS = [

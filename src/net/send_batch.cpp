@@ -1,0 +1,285 @@
+#include "net/send_batch.hpp"
+
+#include <liburing.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/log.hpp"
+#include "net/edge_io.hpp"
+
+#ifdef KEEL_EDGE_IO
+#include <boost/asio/detail/scheduler.hpp>
+#endif
+
+namespace keel::net {
+
+namespace {
+constexpr unsigned kRingEntries = 256;
+/// Completions of sends waiting for room can pile up (one per slow client); more than this wait in
+/// the kernel's overflow list until reap() has them moved in.
+constexpr unsigned kCompletionEntries = 4096;
+/// An entry's buffer keeps its capacity for the next write up to this size.
+constexpr size_t kKeepCapacity = 64 * 1024;
+/// While a send waits for room, the reactor wakes at least this often (microseconds) to take its
+/// completion, should none interrupt its wait.
+constexpr long kWaitingTick = 10'000;
+
+#if defined(__SANITIZE_ADDRESS__)
+/// Sanitizer builds (the test suites) check that queued bytes reach the socket they were
+/// written to: a close that skipped settle() could let a new socket take the number.
+constexpr bool kCheckSockets = true;
+#else
+constexpr bool kCheckSockets = false;
+#endif
+uint64_t inode_of(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 ? uint64_t(st.st_ino) : 0;
+}
+}  // namespace
+
+struct SendBatch::Ring {
+  io_uring ring{};
+  bool ready = false;
+  ~Ring() {
+    if (ready) io_uring_queue_exit(&ring);
+  }
+  /// A free submission entry: when all are taken, what they hold goes to the kernel first.
+  io_uring_sqe* sqe() {
+    io_uring_sqe* s;
+    while (!(s = io_uring_get_sqe(&ring))) submit();
+    return s;
+  }
+  void submit() {
+    int r;
+    do r = io_uring_submit(&ring);
+    while (r == -EINTR);
+  }
+};
+
+/// One coroutine waiting in idle(): woken (its timer cancelled) when its entry is done.
+struct SendBatch::Waiter {
+  SendBatch* batch;
+  Timer timer;
+  bool done = false;
+  error_code ec;
+  Waiter(SendBatch* b, Executor ex) : batch(b), timer(ex, Clock::time_point::max()) {}
+  ~Waiter() {
+    if (!done) batch->forget(this);
+  }
+};
+
+#ifdef KEEL_EDGE_IO
+namespace ad = boost::asio::detail;
+namespace edge {
+// The scheduler's task and its mutex (private in Asio), reached as edge_io.hpp reaches the reactor's.
+struct TaskTag {
+  using type = ad::scheduler_task* ad::scheduler::*;
+  friend type member(TaskTag);
+};
+struct MutexTag {
+  using type = ad::conditionally_enabled_mutex ad::scheduler::*;
+  friend type member(MutexTag);
+};
+template struct Reach<TaskTag, &ad::scheduler::task_>;
+template struct Reach<MutexTag, &ad::scheduler::mutex_>;
+}  // namespace edge
+using edge::MutexTag;
+using edge::TaskTag;
+
+/// Stands in for the scheduler's task (the epoll reactor): submits the batch before each wait.
+struct SendBatch::Hook final : ad::scheduler_task {
+  SendBatch* batch;
+  ad::scheduler* sched;
+  ad::scheduler_task* real;
+
+  void run(long usec, ad::op_queue<ad::scheduler_operation>& ops) override {
+    if (batch->submit()) usec = 0;
+    else if (!batch->live_.empty() && (usec < 0 || usec > kWaitingTick)) usec = kWaitingTick;
+    real->run(usec, ops);
+  }
+  void interrupt() override { real->interrupt(); }
+
+  void swap_in(bool in) {
+    ad::conditionally_enabled_mutex::scoped_lock lock(sched->*member(MutexTag{}));
+    auto& task = sched->*member(TaskTag{});
+    if (in) {
+      real = task;
+      task = this;
+    } else if (task == this) {
+      task = real;
+    }
+  }
+};
+
+std::unique_ptr<SendBatch> SendBatch::attach(asio::io_context& io, std::string& why) {
+  auto& sched = asio::use_service<ad::scheduler>(io);
+  (void)asio::use_service<ad::reactor>(io);  // the scheduler's task exists from here on
+  if (!(sched.*member(TaskTag{}))) {
+    why = "the io_context has no reactor task";
+    return nullptr;
+  }
+  std::unique_ptr<SendBatch> b(new SendBatch);
+  b->ring_ = std::make_unique<Ring>();
+  io_uring_params params{};
+  params.flags = IORING_SETUP_CQSIZE;
+  params.cq_entries = kCompletionEntries;
+  if (int r = io_uring_queue_init_params(kRingEntries, &b->ring_->ring, &params); r < 0) {
+    why = std::string("io_uring_queue_init: ") + std::strerror(-r);
+    return nullptr;
+  }
+  b->ring_->ready = true;
+  b->hook_ = std::make_unique<Hook>();
+  b->hook_->batch = b.get();
+  b->hook_->sched = &sched;
+  b->hook_->swap_in(true);
+  return b;
+}
+
+SendBatch::~SendBatch() {
+  if (hook_) hook_->swap_in(false);
+  if (current_ == this) current_ = nullptr;
+}
+#else
+struct SendBatch::Hook {};
+std::unique_ptr<SendBatch> SendBatch::attach(asio::io_context&, std::string& why) {
+  why = "this build's Asio is not the epoll reactor keel hooks (Boost 1.81)";
+  return nullptr;
+}
+SendBatch::~SendBatch() = default;
+#endif
+
+SendBatch::SendBatch() = default;
+
+SendBatch::Entry* SendBatch::add(int fd) {
+  Entry* e;
+  if (spare_.empty()) {
+    all_.push_back(std::make_unique<Entry>());
+    e = all_.back().get();
+  } else {
+    e = spare_.back();
+    spare_.pop_back();
+  }
+  e->fd = fd;
+  e->submitted = e->settled = false;
+  e->off = 0;
+  if (kCheckSockets) e->ino = inode_of(fd);
+  live_.push_back(e);
+  ++queued_;
+  return e;
+}
+
+bool SendBatch::submit() {
+  woke_ = false;
+  reap();
+  while (queued_ > 0) {
+    for (Entry* e : live_) {
+      if (e->submitted) continue;
+      if (io_uring_sq_space_left(&ring_->ring) == 0) break;  // these first; the rest next round
+      if (kCheckSockets && e->off == 0 && inode_of(e->fd) != e->ino) {
+        KEEL_ERROR("net", "bytes queued for descriptor {} would reach another socket (closed without settle())",
+                   e->fd);
+        std::abort();
+      }
+      io_uring_sqe* s = ring_->sqe();
+      // MSG_WAITALL: a send that fills the socket's buffer goes on with the rest as room comes, in the kernel.
+      io_uring_prep_send(s, e->fd, e->bytes.data() + e->off, e->bytes.size() - e->off, MSG_NOSIGNAL | MSG_WAITALL);
+      io_uring_sqe_set_data(s, e);
+      e->submitted = true;
+      --queued_;
+    }
+    ring_->submit();
+    reap();  // most sends complete within the submission: their entries are free again
+  }
+  return woke_;
+}
+
+void SendBatch::reap() {
+  io_uring_cqe* cqe;
+  unsigned head, seen = 0;
+  io_uring_for_each_cqe(&ring_->ring, head, cqe) {
+    ++seen;
+    auto* e = static_cast<Entry*>(io_uring_cqe_get_data(cqe));
+    if (!e) continue;  // a cancel's own completion
+    int res = cqe->res;
+    if (res > 0) {
+      e->off += size_t(res);
+      if (e->off == e->bytes.size()) finish(e, {});
+      else if (e->settled) finish(e, asio::error::operation_aborted);
+      else requeue(e);  // sent in part: the rest waits for room
+    } else if ((res == -EAGAIN || res == -EINTR) && !e->settled) {
+      requeue(e);
+    } else {
+      finish(e, res == 0 ? error_code(asio::error::connection_aborted)
+                         : error_code(-res, asio::error::get_system_category()));
+    }
+  }
+  io_uring_cq_advance(&ring_->ring, seen);
+  // Completions the ring had no room for wait in the kernel: have them moved in, then take them.
+  if (io_uring_cq_has_overflow(&ring_->ring) && io_uring_get_events(&ring_->ring) >= 0) reap();
+}
+
+void SendBatch::requeue(Entry* e) {
+  e->submitted = false;
+  ++queued_;
+}
+
+void SendBatch::finish(Entry* e, error_code ec) {
+  live_.erase(std::find(live_.begin(), live_.end(), e));
+  for (Waiter* w : e->waiters) {
+    w->done = true;
+    w->ec = ec;
+    w->timer.cancel();
+    woke_ = true;
+  }
+  e->waiters.clear();
+  e->bytes.clear();
+  if (e->bytes.capacity() > kKeepCapacity) e->bytes.shrink_to_fit();
+  e->fd = -1;
+  spare_.push_back(e);
+}
+
+void SendBatch::forget(Waiter* w) {
+  for (Entry* e : live_) std::erase(e->waiters, w);
+}
+
+awaitable<error_code> SendBatch::idle(int fd) {
+  for (;;) {
+    Entry* e = find(fd);
+    if (!e) co_return error_code();
+    if (!e->submitted) {
+      submit();
+      continue;
+    }
+    KEEL_DEBUG("net", "a write to descriptor {} waits for room behind {} bytes sent through io_uring", fd,
+               e->bytes.size() - e->off);
+    Waiter w(this, co_await asio::this_coro::executor);
+    e->waiters.push_back(&w);
+    co_await w.timer.async_wait(nothrow);
+    if (w.ec) co_return w.ec;
+  }
+}
+
+void SendBatch::settle(int fd) {
+  Entry* e = find(fd);
+  if (!e) return;
+  if (!e->submitted) {
+    submit();
+    if (!(e = find(fd))) return;
+  }
+  // Still waiting for room: the connection is being dropped; so is the send.
+  e->settled = true;
+  io_uring_sqe* s = ring_->sqe();
+  io_uring_prep_cancel(s, e, 0);
+  io_uring_sqe_set_data(s, nullptr);
+  ring_->submit();
+}
+
+size_t SendBatch::waiting() const {
+  return size_t(std::count_if(live_.begin(), live_.end(), [](const Entry* e) { return e->submitted; }));
+}
+
+}  // namespace keel::net

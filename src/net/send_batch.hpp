@@ -1,0 +1,130 @@
+#pragma once
+// Sends batched into io_uring (config `io_uring_sends`): the small sends of one reactor turn go
+// to the kernel in one io_uring_enter, made just before the worker waits in epoll_wait, where
+// each would otherwise be a send() system call of its own (about 1 µs each on a PVM guest).
+//
+// write_now() hands a write here when its worker has a batch. Up to kMaxBatched bytes are copied
+// and count as written at once: the caller's buffer is free again, and two writes to one socket
+// in one turn go out as one send. A larger write goes out directly, after what is queued for its
+// socket. Submissions carry MSG_NOSIGNAL without MSG_DONTWAIT: io_uring tries each send at once
+// and, where the socket's buffer is full, waits for room itself. Until such a send completes its
+// socket is held: write_now() leaves later writes to write_rest(), which waits in idle(), so bytes
+// keep their order and a client that reads slowly still holds back what writes to it.
+//
+// A queued write's error reaches its writer only if it waits in idle(); otherwise the socket's
+// next read sees the reset or EOF. Queued bytes name their socket by descriptor number, so they
+// must be submitted before the socket closes (a new socket could get the number): settle() does
+// that, and cancels a send still waiting for room (its writer is dropping the connection). Every
+// shutdown and close of a socket that writes on a worker goes through settle() (net::settle()).
+//
+// The batch hooks the worker's io_context by standing in for its scheduler's task (the epoll
+// reactor, reached in Boost 1.81's asio::detail): every run of the task, blocking or not, first
+// submits what is queued. One batch per worker thread; other threads have none (current() null).
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/buffer.hpp>
+
+#include "net/asio.hpp"
+
+namespace keel::net {
+
+class SendBatch {
+ public:
+  /// Writes larger than this go out directly: copying them would cost more than the call saved.
+  static constexpr size_t kMaxBatched = 8192;
+
+  /// Sets up a ring and hooks it into io's scheduler, before a thread runs io. Null, with `why`,
+  /// where io_uring cannot be used (writes then go out directly, as without a batch).
+  static std::unique_ptr<SendBatch> attach(asio::io_context& io, std::string& why);
+  /// Makes this the calling thread's batch: the thread that runs the io_context, before it does.
+  void bind_thread() { current_ = this; }
+  ~SendBatch();
+  SendBatch(const SendBatch&) = delete;
+  SendBatch& operator=(const SendBatch&) = delete;
+
+  /// This thread's batch, or null.
+  static SendBatch* current() noexcept { return current_; }
+
+  /// What write_now() does with a write of `total` bytes to fd.
+  enum class Take : uint8_t {
+    queued,  ///< copied; it goes out before the worker next waits
+    direct,  ///< nothing of fd's is queued or in flight: write it now
+    wait,    ///< a send of fd's waits for room: idle(fd) first, then write
+  };
+  template <class Buffers>
+  Take take(int fd, const Buffers& bufs, size_t total) {
+    Entry* e = find(fd);
+    if (e && e->submitted) return Take::wait;
+    if (total > kMaxBatched) {
+      if (!e) return Take::direct;
+      submit();  // what is queued first; still there, it now waits for room
+      return find(fd) ? Take::wait : Take::direct;
+    }
+    if (!e) e = add(fd);
+    for (auto it = asio::buffer_sequence_begin(bufs); it != asio::buffer_sequence_end(bufs); ++it) {
+      asio::const_buffer b(*it);
+      e->bytes.append(static_cast<const char*>(b.data()), b.size());
+    }
+    return Take::queued;
+  }
+
+  /// Whether fd has bytes queued or in flight here.
+  bool holds(int fd) const { return find(fd) != nullptr; }
+  /// Until fd has nothing here; the error of its last send, if that failed.
+  awaitable<error_code> idle(int fd);
+  /// Before fd is shut down or closed: its queued bytes go now; a send still waiting for room is
+  /// cancelled.
+  void settle(int fd);
+  /// Submits what is queued and takes the completions that came. True when it woke a waiter
+  /// (the reactor must not block: that waiter's completion is queued behind it).
+  bool submit();
+
+  /// Sends in flight that wait for room (a gauge for tests and the admin view).
+  size_t waiting() const;
+
+ private:
+  struct Waiter;
+  struct Entry {
+    int fd = -1;
+    bool submitted = false;
+    bool settled = false;  ///< its socket is closing: fd is no longer its own
+    size_t off = 0;        ///< bytes of `bytes` sent so far
+    std::string bytes;
+    std::vector<Waiter*> waiters;
+    uint64_t ino = 0;  ///< sanitizer builds: the socket's inode when queued, checked at submission
+  };
+  struct Ring;
+  struct Hook;
+
+  SendBatch();
+  Entry* find(int fd) const {
+    for (Entry* e : live_)
+      if (e->fd == fd && !e->settled) return e;
+    return nullptr;
+  }
+  Entry* add(int fd);
+  void reap();
+  void requeue(Entry* e);
+  void finish(Entry* e, error_code ec);
+  void forget(Waiter* w);
+
+  std::vector<Entry*> live_;  ///< queued or in flight, oldest first
+  std::vector<std::unique_ptr<Entry>> all_;
+  std::vector<Entry*> spare_;
+  size_t queued_ = 0;  ///< entries of live_ not submitted
+  bool woke_ = false;
+  std::unique_ptr<Ring> ring_;
+  std::unique_ptr<Hook> hook_;
+
+  static inline thread_local SendBatch* current_ = nullptr;
+};
+
+/// Before a socket that may have written through its worker's batch is shut down or closed.
+inline void settle(Socket& s) {
+  if (SendBatch* b = SendBatch::current(); b && s.is_open()) b->settle(s.native_handle());
+}
+
+}  // namespace keel::net

@@ -1,0 +1,159 @@
+// net::SendBatch (io_uring_sends), on real loopback TCP connections: the writes of a turn go out
+// before the worker waits, in order, coalesced per socket; a send that finds the socket full
+// holds the writes behind it until the reader makes room; settle() cancels it.
+#include "net/send_batch.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include <boost/asio/read.hpp>
+
+#include "net/edge_io.hpp"
+#include "net/worker.hpp"
+
+namespace keel::net {
+namespace {
+
+struct Pair {
+  asio::io_context io{1};
+  std::unique_ptr<SendBatch> batch;
+  Acceptor acc = open_listener(io, "127.0.0.1", 0);
+  Socket a{io}, b{io};  ///< a writes, b reads
+
+  Pair() {
+    std::string why;
+    batch = SendBatch::attach(io, why);
+    if (batch) batch->bind_thread();
+    b.connect(acc.local_endpoint());
+    error_code ec;
+    const Stream protocol(acc.local_endpoint().protocol());
+    EXPECT_TRUE(accept_now(acc, protocol, a, ec)) << ec.message();
+  }
+  ~Pair() { batch.reset(); }
+  int fd() { return a.native_handle(); }
+};
+
+std::string chunk(int k, size_t n) { return std::string(n, char('a' + k % 26)); }
+
+void expect_chunks(const std::string& got, int count, size_t n) {
+  ASSERT_EQ(got.size(), size_t(count) * n);
+  for (int k = 0; k < count; ++k) ASSERT_EQ(got.substr(size_t(k) * n, n), chunk(k, n)) << "chunk " << k;
+}
+
+#define SKIP_WITHOUT_BATCH(p) \
+  if (!(p).batch) GTEST_SKIP() << "io_uring unavailable here"
+
+TEST(SendBatch, WritesOfATurnGoOutBeforeTheWorkerWaitsInOrderAsOneSendPerSocket) {
+  Pair p;
+  SKIP_WITHOUT_BATCH(p);
+  std::string got(100 * 10, '\0');
+  bool read_done = false;
+  asio::co_spawn(p.io, [&]() -> awaitable<void> {
+    for (int k = 0; k < 100; ++k) {
+      std::string c = chunk(k, 10);
+      WriteNow w = write_now(p.a, asio::buffer(c));
+      EXPECT_TRUE(w.finished());  // copied: the caller's buffer is free at once
+      EXPECT_EQ(w.done, c.size());
+    }
+    EXPECT_TRUE(p.batch->holds(p.fd())) << "queued until the reactor runs";
+    // Nothing has reached the socket yet: the reactor's next run submits, then this read waits.
+    auto [ec, n] = co_await asio::async_read(p.b, asio::buffer(got), nothrow);
+    EXPECT_FALSE(ec) << ec.message();
+    read_done = true;
+  }, asio::detached);
+  p.io.run_for(std::chrono::seconds(5));
+  ASSERT_TRUE(read_done);
+  expect_chunks(got, 100, 10);
+  EXPECT_FALSE(p.batch->holds(p.fd()));
+}
+
+TEST(SendBatch, ALargeWriteGoesOutDirectlyAfterWhatIsQueued) {
+  Pair p;
+  SKIP_WITHOUT_BATCH(p);
+  const size_t big = SendBatch::kMaxBatched * 3;
+  std::string small = chunk(0, 100), large = chunk(1, big);
+  EXPECT_TRUE(write_now(p.a, asio::buffer(small)).finished());
+  EXPECT_TRUE(p.batch->holds(p.fd()));
+  WriteNow w = write_now(p.a, asio::buffer(large));  // the queued bytes go first, this one directly
+  EXPECT_EQ(w.done, big);
+  EXPECT_FALSE(p.batch->holds(p.fd()));
+  std::string got(100 + big, '\0');
+  asio::read(p.b, asio::buffer(got));
+  EXPECT_EQ(got, small + large);
+}
+
+TEST(SendBatch, ASendThatFindsTheSocketFullHoldsLaterWritesUntilTheReaderMakesRoom) {
+  Pair p;
+  SKIP_WITHOUT_BATCH(p);
+  const size_t n = 4096;
+  const int count = 4000;  // 16 MB: more than the two sockets hold
+  std::string got(n * count, '\0');
+  int waited = 0;
+  bool wrote = false, read_done = false;
+  asio::co_spawn(p.io, [&]() -> awaitable<void> {
+    for (int k = 0; k < count; ++k) {
+      std::string c = chunk(k, n);
+      WriteNow w = write_now(p.a, asio::buffer(c));
+      if (!w.finished()) {
+        ++waited;
+        EXPECT_EQ(w.done, 0u) << "nothing of a write behind a waiting send is taken";
+        error_code ec = co_await write_rest(p.a, asio::buffer(c), w);
+        EXPECT_FALSE(ec) << ec.message();
+      }
+      if (k % 64 == 63) {  // let the reactor submit now and then, as a worker's turns do
+        co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable_t<Executor>());
+      }
+    }
+    wrote = true;
+  }, asio::detached);
+  Timer start(p.io, std::chrono::milliseconds(200));  // the reader comes late
+  start.async_wait([&](error_code) {
+    asio::co_spawn(p.io, [&]() -> awaitable<void> {
+      auto [ec, got_n] = co_await asio::async_read(p.b, asio::buffer(got), nothrow);
+      EXPECT_FALSE(ec) << ec.message();
+      read_done = true;
+    }, asio::detached);
+  });
+  p.io.run_for(std::chrono::seconds(20));
+  ASSERT_TRUE(wrote);
+  ASSERT_TRUE(read_done);
+  EXPECT_GT(waited, 0) << "the writer never had to wait: the test did not fill the socket";
+  expect_chunks(got, count, n);
+  EXPECT_EQ(p.batch->waiting(), 0u);
+}
+
+TEST(SendBatch, SettleCancelsASendWaitingForRoomAndWakesTheWriterBehindIt) {
+  Pair p;
+  SKIP_WITHOUT_BATCH(p);
+  std::string c = chunk(0, 4096);
+  error_code writer_ec;
+  bool writer_done = false;
+  asio::co_spawn(p.io, [&]() -> awaitable<void> {
+    for (;;) {
+      WriteNow w = write_now(p.a, asio::buffer(c));
+      if (w.finished()) {
+        co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable_t<Executor>());
+        continue;
+      }
+      writer_ec = co_await write_rest(p.a, asio::buffer(c), w);  // behind the waiting send
+      break;
+    }
+    writer_done = true;
+  }, asio::detached);
+  Timer drop(p.io, std::chrono::milliseconds(300));
+  drop.async_wait([&](error_code) {
+    EXPECT_EQ(p.batch->waiting(), 1u);
+    settle(p.a);  // the connection is being dropped
+    error_code ec;
+    p.a.close(ec);
+  });
+  p.io.run_for(std::chrono::seconds(5));
+  ASSERT_TRUE(writer_done);
+  EXPECT_EQ(writer_ec, asio::error::operation_aborted) << writer_ec.message();
+  EXPECT_EQ(p.batch->waiting(), 0u);
+}
+
+}  // namespace
+}  // namespace keel::net
