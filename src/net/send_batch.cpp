@@ -47,16 +47,21 @@ struct SendBatch::Ring {
   ~Ring() {
     if (ready) io_uring_queue_exit(&ring);
   }
-  /// A free submission entry: when all are taken, what they hold goes to the kernel first.
+  /// A free submission entry: when all are taken, what they hold goes to the kernel first. Null
+  /// if the kernel takes none of them now.
   io_uring_sqe* sqe() {
-    io_uring_sqe* s;
-    while (!(s = io_uring_get_sqe(&ring))) submit();
+    io_uring_sqe* s = io_uring_get_sqe(&ring);
+    if (!s && submit()) s = io_uring_get_sqe(&ring);
     return s;
   }
-  void submit() {
+  /// False if io_uring_enter failed (EAGAIN or EBUSY: completions have no room yet): the entries
+  /// stay in the ring and go with the next submission.
+  bool submit() {
     int r;
     do r = io_uring_submit(&ring);
     while (r == -EINTR);
+    if (r < 0) KEEL_DEBUG("net", "io_uring_submit: {}", std::strerror(-r));
+    return r >= 0;
   }
 };
 
@@ -132,6 +137,14 @@ std::unique_ptr<SendBatch> SendBatch::attach(asio::io_context& io, std::string& 
     return nullptr;
   }
   b->ring_->ready = true;
+  if (io_uring_probe* probe = io_uring_get_probe_ring(&b->ring_->ring)) {
+    bool send = io_uring_opcode_supported(probe, IORING_OP_SEND);
+    io_uring_free_probe(probe);
+    if (!send) {
+      why = "this kernel's io_uring has no send operation";
+      return nullptr;
+    }
+  }
   b->hook_ = std::make_unique<Hook>();
   b->hook_->batch = b.get();
   b->hook_->sched = &sched;
@@ -142,14 +155,18 @@ std::unique_ptr<SendBatch> SendBatch::attach(asio::io_context& io, std::string& 
 SendBatch::~SendBatch() {
   if (hook_) hook_->swap_in(false);
   if (current_ == this) current_ = nullptr;
+  // Coroutines still waiting (destroyed with the io_context, later) must not reach back here.
+  for (Entry* e : live_)
+    for (Waiter* w : e->waiters) w->done = true;
+  ring_.reset();  // before the entries whose bytes its sends point at
 }
 #else
 struct SendBatch::Hook {};
+SendBatch::~SendBatch() = default;
 std::unique_ptr<SendBatch> SendBatch::attach(asio::io_context&, std::string& why) {
   why = "this build's Asio is not the epoll reactor keel hooks (Boost 1.81)";
   return nullptr;
 }
-SendBatch::~SendBatch() = default;
 #endif
 
 SendBatch::SendBatch() = default;
@@ -184,15 +201,16 @@ bool SendBatch::submit() {
                    e->fd);
         std::abort();
       }
-      io_uring_sqe* s = ring_->sqe();
+      io_uring_sqe* s = io_uring_get_sqe(&ring_->ring);
       // MSG_WAITALL: a send that fills the socket's buffer goes on with the rest as room comes, in the kernel.
       io_uring_prep_send(s, e->fd, e->bytes.data() + e->off, e->bytes.size() - e->off, MSG_NOSIGNAL | MSG_WAITALL);
       io_uring_sqe_set_data(s, e);
       e->submitted = true;
       --queued_;
     }
-    ring_->submit();
+    bool went = ring_->submit();
     reap();  // most sends complete within the submission: their entries are free again
+    if (!went) break;  // the rest with the next run of the reactor (which wakes within kWaitingTick)
   }
   return woke_;
 }
@@ -227,8 +245,7 @@ void SendBatch::requeue(Entry* e) {
   ++queued_;
 }
 
-void SendBatch::finish(Entry* e, error_code ec) {
-  live_.erase(std::find(live_.begin(), live_.end(), e));
+void SendBatch::wake(Entry* e, error_code ec) {
   for (Waiter* w : e->waiters) {
     w->done = true;
     w->ec = ec;
@@ -236,6 +253,14 @@ void SendBatch::finish(Entry* e, error_code ec) {
     woke_ = true;
   }
   e->waiters.clear();
+}
+
+void SendBatch::finish(Entry* e, error_code ec) {
+  live_.erase(std::find(live_.begin(), live_.end(), e));
+  if (ec && ec != asio::error::operation_aborted && ec != asio::error::broken_pipe &&
+      ec != asio::error::connection_reset && ec != asio::error::not_connected && ec != asio::error::bad_descriptor)
+    KEEL_WARN("net", "a send through io_uring to descriptor {} failed: {}", e->fd, ec.message());
+  wake(e, ec);
   e->bytes.clear();
   if (e->bytes.capacity() > kKeepCapacity) e->bytes.shrink_to_fit();
   e->fd = -1;
@@ -270,12 +295,15 @@ void SendBatch::settle(int fd) {
     submit();
     if (!(e = find(fd))) return;
   }
-  // Still waiting for room: the connection is being dropped; so is the send.
+  // Still waiting for room: the connection is being dropped; so is the send. A writer waiting
+  // behind it learns now, before its socket goes (its completion comes later).
   e->settled = true;
-  io_uring_sqe* s = ring_->sqe();
-  io_uring_prep_cancel(s, e, 0);
-  io_uring_sqe_set_data(s, nullptr);
-  ring_->submit();
+  wake(e, asio::error::operation_aborted);
+  if (io_uring_sqe* s = ring_->sqe()) {
+    io_uring_prep_cancel(s, e, 0);
+    io_uring_sqe_set_data(s, nullptr);
+    ring_->submit();
+  }
 }
 
 size_t SendBatch::waiting() const {

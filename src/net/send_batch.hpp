@@ -14,8 +14,9 @@
 // A queued write's error reaches its writer only if it waits in idle(); otherwise the socket's
 // next read sees the reset or EOF. Queued bytes name their socket by descriptor number, so they
 // must be submitted before the socket closes (a new socket could get the number): settle() does
-// that, and cancels a send still waiting for room (its writer is dropping the connection). Every
-// shutdown and close of a socket that writes on a worker goes through settle() (net::settle()).
+// that, and cancels a send still waiting for room (its writer is dropping the connection; one that
+// ends with a message, a FATAL, waits for it first: all_sent()). Every shutdown and close of a
+// socket that writes on a worker goes through settle() (net::settle()).
 //
 // The batch hooks the worker's io_context by standing in for its scheduler's task (the epoll
 // reactor, reached in Boost 1.81's asio::detail): every run of the task, blocking or not, first
@@ -109,6 +110,7 @@ class SendBatch {
   void reap();
   void requeue(Entry* e);
   void finish(Entry* e, error_code ec);
+  void wake(Entry* e, error_code ec);
   void forget(Waiter* w);
 
   std::vector<Entry*> live_;  ///< queued or in flight, oldest first
@@ -125,6 +127,15 @@ class SendBatch {
 /// Before a socket that may have written through its worker's batch is shut down or closed.
 inline void settle(Socket& s) {
   if (SendBatch* b = SendBatch::current(); b && s.is_open()) b->settle(s.native_handle());
+}
+
+/// Until what the batch holds for the socket has gone out: for a message that must arrive before
+/// the socket closes (settle() would cancel a send still waiting for room), as a write that waited
+/// for all of its bytes did before. Its error, if that send failed.
+inline awaitable<error_code> all_sent(Socket& s) {
+  SendBatch* b = SendBatch::current();
+  if (!b || !s.is_open() || !b->holds(s.native_handle())) co_return error_code();
+  co_return co_await b->idle(s.native_handle());
 }
 
 }  // namespace keel::net

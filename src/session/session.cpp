@@ -62,7 +62,7 @@ awaitable<bool> Session::send(const std::string& bytes) {
 awaitable<void> Session::fatal(const PgError& e, const std::string& before) {
   std::string out = before;
   protocol::Encoder(out).error_response(e);
-  co_await send(out);
+  if (co_await send(out)) co_await net::all_sent(client_);  // the connection closes next
   KEEL_INFO(ids(), "closing: {} ({})", e.message, e.sqlstate);
 }
 

@@ -262,7 +262,7 @@ awaitable<void> Session::refuse_startup_params() {
   std::string out;
   protocol::Encoder(out).error_response(e);
   pump_writing_ = true;
-  co_await send(out);
+  if (co_await send(out)) co_await net::all_sent(client_);
   pump_writing_ = false;
   client_gone_ = closing_ = true;
   error_code sec;
@@ -313,6 +313,8 @@ awaitable<void> Session::finish_pump(bool server_dead) {
             PgError::fatal(sqlstate::connection_failure, "server connection lost; the transaction, if any, is lost"));
         co_await send(out);
       }
+      // The FATAL (keel's, or the server's the pump forwarded) arrives before the end.
+      co_await net::all_sent(client_);
       error_code ec;
       net::settle(client_);
       client_.shutdown(Socket::shutdown_both, ec);

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import DIRECT
 from harness import Q, connect, q1, raw_login, wait_until
-from pgwire import decode_datarow
+from pgwire import decode_datarow, parse_fields
 
 pytestmark = pytest.mark.skipif(DIRECT, reason="keel's own send path")
 
@@ -111,3 +111,25 @@ def _send_quietly(c, data):
         c.send(data)
     except OSError:
         pass  # the test closed the socket under it
+
+
+def test_fatal_reaches_a_slow_client_after_what_waited(start_keel, pg):
+    """The server dies while sends to the client wait for room: the client still gets every
+    answer the server sent, then the server's FATAL, then the end (not a cut-off stream)."""
+    k = start_keel(ON)
+    c = raw_login(k)
+    sender = threading.Thread(target=lambda: _send_quietly(c, pipeline(1200, trickle=True)), daemon=True)
+    sender.start()
+    wait_until(lambda: "waits for room behind" in k.log_text(), 15, desc="a write waiting behind a batched send")
+    pids = pg.sql("select pid from pg_stat_activity where usename = 'app' and query like 'select %repeat%'")
+    assert pids, "the client's server connection"
+    pg.sql("select pg_terminate_backend(%s)", (pids[0][0],))
+    msgs = c.expect_closed(30)
+    errors = [p for t, p in msgs if t == "E"]
+    assert errors, f"no FATAL before the end; last messages {[t for t, _ in msgs[-5:]]}"
+    fields = parse_fields(errors[-1])
+    assert fields.get("S") == "FATAL" and fields.get("C") == "57P01", fields
+    assert msgs[-1][0] == "E", "the FATAL is the last message"
+    answers = [decode_datarow(p) for t, p in msgs if t == "D"]
+    assert [int(a[0]) for a in answers] == list(range(len(answers))), "every answer before it, in order"
+    assert len(answers) > 0
