@@ -6,10 +6,11 @@
 // write_now() hands a write here when its worker has a batch. Up to kMaxBatched bytes are copied
 // and count as written at once: the caller's buffer is free again, and two writes to one socket
 // in one turn go out as one send. A larger write goes out directly, after what is queued for its
-// socket. Submissions carry MSG_NOSIGNAL without MSG_DONTWAIT: io_uring tries each send at once
-// and, where the socket's buffer is full, waits for room itself. Until such a send completes its
-// socket is held: write_now() leaves later writes to write_rest(), which waits in idle(), so bytes
-// keep their order and a client that reads slowly still holds back what writes to it.
+// socket. Submissions carry MSG_NOSIGNAL | MSG_WAITALL without MSG_DONTWAIT: io_uring tries each
+// send at once and, where the socket's buffer is full, waits for room (for all of it) itself.
+// Until such a send completes its socket is held: write_now() leaves later writes to write_rest(),
+// which waits in idle(), so bytes keep their order and a client that reads slowly still holds
+// back what writes to it.
 //
 // A queued write's error reaches its writer only if it waits in idle(); otherwise the socket's
 // next read sees the reset or EOF. Queued bytes name their socket by descriptor number, so they
@@ -83,7 +84,7 @@ class SendBatch {
   /// (the reactor must not block: that waiter's completion is queued behind it).
   bool submit();
 
-  /// Sends in flight that wait for room (a gauge for tests and the admin view).
+  /// Sends in flight that wait for room (for tests).
   size_t waiting() const;
 
  private:
