@@ -94,13 +94,15 @@ def write_pgbouncer(work, name, pport, verifier, pool_size, server_host="127.0.0
     return f"{d}/pgbouncer.ini", port
 
 
-def write_keel(work, name, pport, workers, pool_size, server_host="127.0.0.1", io_uring_sends=True):
+def write_keel(work, name, pport, workers, pool_size, server_host="127.0.0.1", io_uring_sends=True,
+               io_uring_reads=None):
     """keel's configuration work/name.toml, the same pool and server_host as PgBouncer's. Returns
     (path, port)."""
     port = free_port()
     with open(f"{work}/{name}.toml", "w") as f:
         f.write(f'[keel]\nlisten = "127.0.0.1:{port}"\nworkers = {workers}\nmax_client_conn = 20000\n'
                 f'io_uring_sends = {"true" if io_uring_sends else "false"}\n'
+                + ('' if io_uring_reads is None else f'io_uring_reads = {"true" if io_uring_reads else "false"}\n') +
                 f'[pool]\npool_mode = "transaction"\npool_size = {pool_size}\n'
                 f'[databases.bench]\nhost = "{server_host}"\nport = {pport}\ndbname = "bench"\n'
                 f'[users.bench]\npassword = "benchpass"\n')

@@ -192,7 +192,7 @@ ParseResult parse_config(std::string_view text, std::string_view source_name) {
       const toml::node* socket_dir_node = nullptr;
       ps.each(*t, "keel",
               {"listen", "workers", "auth_type", "max_client_conn", "max_message_size", "client_login_timeout",
-               "tcp_defer_accept", "share_listen", "io_uring_sends", "unix_socket_dir", "unix_socket_mode", "unix_socket_group",
+               "tcp_defer_accept", "share_listen", "io_uring_sends", "io_uring_reads", "unix_socket_dir", "unix_socket_mode", "unix_socket_group",
                "admin_users", "log_level"},
               [&](std::string_view key, const toml::node& n) {
                 if (key == "listen") {
@@ -218,6 +218,8 @@ ParseResult parse_config(std::string_view text, std::string_view source_name) {
                   if (auto b = ps.boolean(n, key)) c.share_listen = *b;
                 } else if (key == "io_uring_sends") {
                   if (auto b = ps.boolean(n, key)) c.io_uring_sends = *b;
+                } else if (key == "io_uring_reads") {
+                  if (auto b = ps.boolean(n, key)) c.io_uring_reads = *b;
                 } else if (key == "unix_socket_dir") {
                   if (auto s = ps.str(n, key)) {
                     if (!s->empty() && !is_socket_dir(*s)) ps.error(n, "'unix_socket_dir' must be an absolute path (or \"\")");

@@ -67,6 +67,7 @@ struct Config {
   int tcp_defer_accept = 1;          ///< seconds the kernel holds a new connection until its first bytes; 0 = off
   bool share_listen = false;         ///< another process may listen on the same address (SO_REUSEPORT)
   bool io_uring_sends = true;        ///< small sends of a reactor turn go out in one io_uring_enter
+  bool io_uring_reads = true;        ///< the reads of a reactor run go to the kernel in one io_uring_enter
   std::string unix_socket_dir;       ///< also listen on DIR/.s.PGSQL.<listen port>; "" = no Unix socket
   unsigned unix_socket_mode = 0777;  ///< the socket file's permissions
   std::string unix_socket_group;     ///< the socket file's group; "" = keel's own

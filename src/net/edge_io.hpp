@@ -132,25 +132,58 @@ class RecvOpBase : public ad::reactor_op {
     // An edge wait run by an epoll event (readable, error or hangup) is done: the read that
     // follows finds out which. Run speculatively, the socket was not known drained: peek.
     if (o->edge_ && !o->starting_) return done;
+    if (o->pre_ != kNone) return status(std::exchange(o->pre_, kNone));  // read already (prefetched)
     char one;
     const size_t asked = o->edge_ ? 1 : o->buf_.size();
     ssize_t n = recv_some(o->socket_, o->edge_ ? &one : o->buf_.data(), asked, o->edge_ ? MSG_PEEK : 0);
-    if (n >= 0) {
-      if (o->edge_) return done;  // bytes or EOF: the read that follows takes them
-      o->bytes_transferred_ = size_t(n);
-      if (n == 0 && asked > 0) {
-        o->ec_ = asio::error::eof;
-        return done_and_exhausted;
-      }
-      return size_t(n) < asked ? done_and_exhausted : done;
-    }
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
-    o->ec_ = error_code(errno, asio::error::get_system_category());
-    return done;
+    if (n >= 0 && o->edge_) return done;  // bytes or EOF: the read that follows takes them
+    return o->took(n, n < 0 ? errno : 0);
+  }
+
+  /// A read op (not an edge wait): what a worker's read prefetch may do for it. See prefetched().
+  bool reads() const { return !edge_; }
+  int socket() const { return socket_; }
+  asio::mutable_buffer buffer() const { return buf_; }
+  /// The read this op would do on its epoll event was done already, by SendBatch::prefetch in
+  /// the same reactor run (`n` bytes, or -1 with `err`): perform() returns what it found
+  /// without a syscall. False when it found nothing (the op keeps waiting, as on EAGAIN).
+  /// Bytes taken this way are delivered even if the op is cancelled before it runs.
+  bool prefetched(ssize_t n, int err) {
+    status st = took(n, err);
+    if (st == not_done) return false;
+    pre_ = uint8_t(st);
+    pre_err_ = ec_ ? (ec_ == asio::error::eof ? -1 : err) : 0;
+    return st == done;  // true: not drained (the buffer filled)
+  }
+  /// In the completion: a prefetched result that a cancel overwrote is put back (the bytes were
+  /// taken from the socket; dropping them would lose them).
+  void restore_prefetched() {
+    if (pre_ == kNone) return;
+    pre_ = kNone;
+    ec_ = pre_err_ == 0 ? error_code() : pre_err_ < 0 ? error_code(asio::error::eof)
+                                                       : error_code(pre_err_, asio::error::get_system_category());
   }
 
  private:
+  static constexpr uint8_t kNone = 0xff;
+  /// What a recv into the buffer that returned `n` (or -1 with `err`) means for this op.
+  status took(ssize_t n, int err) {
+    if (n >= 0) {
+      bytes_transferred_ = size_t(n);
+      if (n == 0 && buf_.size() > 0) {
+        ec_ = asio::error::eof;
+        return done_and_exhausted;
+      }
+      return size_t(n) < buf_.size() ? done_and_exhausted : done;
+    }
+    if (err == EAGAIN || err == EWOULDBLOCK) return not_done;
+    ec_ = error_code(err, asio::error::get_system_category());
+    return done;
+  }
+
   bool edge_;  // beside starting_: every parked client holds one of these ops
+  uint8_t pre_ = kNone;  // a prefetched read's status
+  int pre_err_ = 0;      // ... and its error: 0 none, -1 EOF, else errno
   ad::socket_type socket_;
   asio::mutable_buffer buf_;
 };
@@ -165,6 +198,7 @@ class RecvOp : public RecvOpBase {
 
   static void do_complete(void* owner, ad::operation* base, const error_code&, std::size_t) {
     auto* o = static_cast<RecvOp*>(base);
+    o->restore_prefetched();
     ptr p = {std::addressof(o->handler_), o, o};
     ad::handler_work<Handler, IoExecutor> w(std::move(o->work_));
     // The handler moves out before the op's memory is given back (it may own that memory).

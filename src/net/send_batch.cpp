@@ -1,6 +1,7 @@
 #include "net/send_batch.hpp"
 
 #include <liburing.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -27,6 +28,8 @@ constexpr size_t kKeepCapacity = 64 * 1024;
 /// While a send waits for room, the reactor wakes at least this often (microseconds) to take its
 /// completion, should none interrupt its wait.
 constexpr long kWaitingTick = 10'000;
+/// Marks a completion's user data as a prefetched read's op (Entry pointers are aligned).
+constexpr uintptr_t kReadTag = 1;
 
 #if defined(__SANITIZE_ADDRESS__)
 /// Sanitizer builds (the test suites) check that queued bytes reach the socket they were
@@ -91,6 +94,35 @@ struct MutexTag {
 };
 template struct Reach<TaskTag, &ad::scheduler::task_>;
 template struct Reach<MutexTag, &ad::scheduler::mutex_>;
+// What prefetch() looks at in the reactor run's results: which queued operations are a socket's
+// epoll events (descriptor_state, by its completion function), the events, and the socket's
+// queued read op, and whether that op is keel's own (RecvOpBase, by its perform function).
+using Descriptor = ad::epoll_reactor::descriptor_state;
+struct FuncTag {
+  using type = void (*ad::scheduler_operation::*)(void*, ad::scheduler_operation*, const error_code&, std::size_t);
+  friend type member(FuncTag);
+};
+struct EventsTag {
+  using type = unsigned int ad::scheduler_operation::*;
+  friend type member(EventsTag);
+};
+struct DescriptorCompleteTag {
+  using type = void (*)(void*, ad::scheduler_operation*, const error_code&, std::size_t);
+  friend type member(DescriptorCompleteTag);
+};
+struct OpsTag {
+  using type = ad::op_queue<ad::reactor_op> (Descriptor::*)[ad::epoll_reactor::max_ops];
+  friend type member(OpsTag);
+};
+struct PerformTag {
+  using type = ad::reactor_op::status (*ad::reactor_op::*)(ad::reactor_op*);
+  friend type member(PerformTag);
+};
+template struct Reach<FuncTag, &ad::scheduler_operation::func_>;
+template struct Reach<EventsTag, &ad::scheduler_operation::task_result_>;
+template struct Reach<DescriptorCompleteTag, &Descriptor::do_complete>;
+template struct Reach<OpsTag, &Descriptor::op_queue_>;
+template struct Reach<PerformTag, &ad::reactor_op::perform_func_>;
 }  // namespace edge
 using edge::MutexTag;
 using edge::TaskTag;
@@ -105,8 +137,83 @@ struct SendBatch::Hook final : ad::scheduler_task {
     if (batch->submit()) usec = 0;
     else if (!batch->live_.empty() && (usec < 0 || usec > kWaitingTick)) usec = kWaitingTick;
     real->run(usec, ops);
+    if (batch->reads_) prefetch(ops);
+  }
+
+  /// The reads the sockets epoll reported readable are about to do (each read op's perform, one
+  /// recv() per socket as the scheduler reaches it), done now, all in one io_uring_enter. Each
+  /// recv is non-blocking (MSG_DONTWAIT: io_uring returns EAGAIN rather than waiting), so all
+  /// complete within the submission; none is left in flight (a buffer the kernel still writes).
+  void prefetch(ad::op_queue<ad::scheduler_operation>& ops) {
+    reads.clear();
+    io_uring* ring = &batch->ring_->ring;
+    for (ad::scheduler_operation* op = ops.front(); op; op = ad::op_queue_access::next(op)) {
+      if (op->*member(edge::FuncTag{}) != member(edge::DescriptorCompleteTag{})) continue;
+      if (!(op->*member(edge::EventsTag{}) & (EPOLLIN | EPOLLERR | EPOLLHUP))) continue;
+      auto* d = (edge::Descriptor*)op;  // (a private base: the C-style cast may name it)
+      ad::reactor_op* r = (d->*member(edge::OpsTag{}))[ad::epoll_reactor::read_op].front();
+      if (!r || r->*member(edge::PerformTag{}) != &edge::RecvOpBase::do_perform) continue;
+      auto* read = static_cast<edge::RecvOpBase*>(r);
+      if (!read->reads()) continue;  // an edge wait: done without a syscall anyway
+      io_uring_sqe* s = io_uring_get_sqe(ring);
+      if (!s) break;  // the rest read on their own
+      auto b = read->buffer();
+      io_uring_prep_recv(s, read->socket(), b.data(), b.size(), MSG_DONTWAIT);
+      io_uring_sqe_set_data(s, reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(read) | kReadTag));
+      reads.push_back({read, d});
+    }
+    if (reads.empty()) return;
+    left = reads.size();
+    batch->ring_->submit();
+    batch->reap();
+    if (left > 0) {
+      // Not expected (MSG_DONTWAIT): a recv left waiting is cancelled, and waited for.
+      for (auto& p : reads)
+        if (!p.done)
+          if (io_uring_sqe* s = batch->ring_->sqe()) {
+            io_uring_prep_cancel(s, reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(p.op) | kReadTag), 0);
+            io_uring_sqe_set_data(s, nullptr);
+          }
+      while (left > 0) {
+        if (int r = io_uring_submit_and_wait(ring, 1); r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+          KEEL_ERROR("net", "io_uring_submit_and_wait: {}", std::strerror(-r));
+          std::abort();  // a read the kernel may still write: nothing safe to do but stop
+        }
+        batch->reap();
+      }
+    }
+    // What the reads found is what the reactor knows: drained, or not (a read that filled its
+    // buffer). perform() agrees when it runs; a cancel before then keeps this.
+    for (auto& p : reads) edge::remember(p.desc, p.more);
   }
   void interrupt() override { real->interrupt(); }
+
+  /// A prefetched read's completion (reap()): `res` bytes, or -errno.
+  void read_done(uintptr_t tagged, int res) {
+    auto* op = reinterpret_cast<edge::RecvOpBase*>(tagged & ~kReadTag);
+    for (auto& p : reads) {
+      if (p.op != op || p.done) continue;
+      p.done = true;
+      --left;
+      // Cancelled (not expected): nothing was read; the op reads as it would have.
+      if (res == -ECANCELED) {
+        p.more = true;
+      } else {
+        p.more = op->prefetched(res >= 0 ? res : -1, res >= 0 ? 0 : -res);
+        if (res != -EAGAIN) ++batch->prefetched_;
+      }
+      return;
+    }
+  }
+
+  struct Pending {
+    edge::RecvOpBase* op;
+    edge::Descriptor* desc;
+    bool done = false;
+    bool more = true;  ///< not known drained afterwards
+  };
+  std::vector<Pending> reads;  ///< this run's prefetches (kept: no allocation per run)
+  size_t left = 0;             ///< ... not completed yet
 
   void swap_in(bool in) {
     ad::conditionally_enabled_mutex::scoped_lock lock(sched->*member(MutexTag{}));
@@ -120,7 +227,7 @@ struct SendBatch::Hook final : ad::scheduler_task {
   }
 };
 
-std::unique_ptr<SendBatch> SendBatch::attach(asio::io_context& io, std::string& why) {
+std::unique_ptr<SendBatch> SendBatch::attach(asio::io_context& io, std::string& why, BatchUses uses) {
   auto& sched = asio::use_service<ad::scheduler>(io);
   (void)asio::use_service<ad::reactor>(io);  // the scheduler's task exists from here on
   if (!(sched.*member(TaskTag{}))) {
@@ -139,12 +246,15 @@ std::unique_ptr<SendBatch> SendBatch::attach(asio::io_context& io, std::string& 
   b->ring_->ready = true;
   if (io_uring_probe* probe = io_uring_get_probe_ring(&b->ring_->ring)) {
     bool send = io_uring_opcode_supported(probe, IORING_OP_SEND);
+    bool recv = io_uring_opcode_supported(probe, IORING_OP_RECV);
     io_uring_free_probe(probe);
-    if (!send) {
-      why = "this kernel's io_uring has no send operation";
+    if (!send || !recv) {
+      why = "this kernel's io_uring has no send or recv operation";
       return nullptr;
     }
   }
+  b->sends_ = uses.sends;
+  b->reads_ = uses.reads;
   b->hook_ = std::make_unique<Hook>();
   b->hook_->batch = b.get();
   b->hook_->sched = &sched;
@@ -163,7 +273,7 @@ SendBatch::~SendBatch() {
 #else
 struct SendBatch::Hook {};
 SendBatch::~SendBatch() = default;
-std::unique_ptr<SendBatch> SendBatch::attach(asio::io_context&, std::string& why) {
+std::unique_ptr<SendBatch> SendBatch::attach(asio::io_context&, std::string& why, BatchUses) {
   why = "this build's Asio is not the epoll reactor keel hooks (Boost 1.81)";
   return nullptr;
 }
@@ -220,8 +330,15 @@ void SendBatch::reap() {
   unsigned head, seen = 0;
   io_uring_for_each_cqe(&ring_->ring, head, cqe) {
     ++seen;
-    auto* e = static_cast<Entry*>(io_uring_cqe_get_data(cqe));
-    if (!e) continue;  // a cancel's own completion
+    void* data = io_uring_cqe_get_data(cqe);
+    if (!data) continue;  // a cancel's own completion
+#ifdef KEEL_EDGE_IO
+    if (reinterpret_cast<uintptr_t>(data) & kReadTag) {
+      hook_->read_done(reinterpret_cast<uintptr_t>(data), cqe->res);
+      continue;
+    }
+#endif
+    auto* e = static_cast<Entry*>(data);
     int res = cqe->res;
     if (res > 0) {
       e->off += size_t(res);

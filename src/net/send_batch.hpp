@@ -22,6 +22,11 @@
 // The batch hooks the worker's io_context by standing in for its scheduler's task (the epoll
 // reactor, reached in Boost 1.81's asio::detail): every run of the task, blocking or not, first
 // submits what is queued. One batch per worker thread; other threads have none (current() null).
+//
+// Reads (config `io_uring_reads`): after the reactor's run, the same hook does in one
+// io_uring_enter the recv() each socket epoll reported readable would do when its read op runs
+// (edge_io.hpp's RecvOp: Hook::prefetch). The recvs are non-blocking and complete within the
+// submission; the ops' perform() then returns their results without a syscall.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -33,6 +38,13 @@
 
 namespace keel::net {
 
+/// What a worker's ring carries: the small sends (config io_uring_sends), the reads of each
+/// reactor run (io_uring_reads: prefetched, see SendBatch::Hook::prefetch).
+struct BatchUses {
+  bool sends = true;
+  bool reads = true;
+};
+
 class SendBatch {
  public:
   /// Writes larger than this go out directly: copying them would cost more than the call saved.
@@ -40,9 +52,10 @@ class SendBatch {
 
   /// Sets up a ring and hooks it into io's scheduler, before a thread runs io. Null, with `why`,
   /// where io_uring cannot be used (writes then go out directly, as without a batch).
-  static std::unique_ptr<SendBatch> attach(asio::io_context& io, std::string& why);
-  /// Makes this the calling thread's batch: the thread that runs the io_context, before it does.
-  void bind_thread() { current_ = this; }
+  static std::unique_ptr<SendBatch> attach(asio::io_context& io, std::string& why, BatchUses uses = {});
+  /// Makes this the calling thread's batch, if it takes sends: the thread that runs the
+  /// io_context, before it does.
+  void bind_thread() { current_ = sends_ ? this : nullptr; }
   ~SendBatch();
   SendBatch(const SendBatch&) = delete;
   SendBatch& operator=(const SendBatch&) = delete;
@@ -86,6 +99,8 @@ class SendBatch {
 
   /// Sends in flight that wait for room (for tests).
   size_t waiting() const;
+  /// Reads done by the prefetch so far that found bytes, EOF or an error (for tests).
+  size_t prefetched() const { return prefetched_; }
 
  private:
   struct Waiter;
@@ -119,6 +134,8 @@ class SendBatch {
   std::vector<Entry*> spare_;
   size_t queued_ = 0;  ///< entries of live_ not submitted
   bool woke_ = false;
+  bool sends_ = true, reads_ = false;
+  size_t prefetched_ = 0;
   std::unique_ptr<Ring> ring_;
   std::unique_ptr<Hook> hook_;
 

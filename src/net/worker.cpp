@@ -17,9 +17,9 @@
 
 namespace keel::net {
 
-std::string Worker::start(bool batch_sends) {
+std::string Worker::start(bool batch_sends, bool batch_reads) {
   std::string why;
-  if (batch_sends) batch_ = SendBatch::attach(io_, why);
+  if (batch_sends || batch_reads) batch_ = SendBatch::attach(io_, why, {batch_sends, batch_reads});
   guard_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(io_.get_executor());
   thread_ = std::thread([this] {
     if (batch_) batch_->bind_thread();

@@ -25,8 +25,9 @@ class Worker {
   BufferPool& buffers() { return buffers_; }
 
   /// Runs the io_context on a new thread until stop(). With `batch_sends`, its small sends go out
-  /// through a SendBatch (io_uring); returns why not where that cannot be set up ("" otherwise).
-  std::string start(bool batch_sends = false);
+  /// through a SendBatch (io_uring), with `batch_reads` its reads are prefetched there; returns
+  /// why not where that cannot be set up ("" otherwise).
+  std::string start(bool batch_sends = false, bool batch_reads = false);
   void stop() { io_.stop(); }
   void join() {
     if (thread_.joinable()) thread_.join();

@@ -48,8 +48,9 @@ void Runtime::start() {
     for (auto& c : contexts) c->listen();
     for (auto& c : contexts) c->start();
     for (auto& w : workers) {
-      std::string why = w->start(config->io_uring_sends);
-      if (!why.empty()) KEEL_WARN(fmt::format("w{}", w->id()), "io_uring_sends: sending without io_uring ({})", why);
+      std::string why = w->start(config->io_uring_sends, config->io_uring_reads);
+      if (!why.empty())
+        KEEL_WARN(fmt::format("w{}", w->id()), "io_uring_sends, io_uring_reads: sending and reading without io_uring ({})", why);
     }
   } catch (...) {
     net::remove_socket_file(socket_file);

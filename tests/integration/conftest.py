@@ -13,6 +13,7 @@ Environment
   KEEL_BIN           keel binary (default build/dev/keel, relative to the repo)
   KEEL_TEST_TIMEOUT  per-test watchdog in seconds (default 120)
   KEEL_TEST_IO_URING_SENDS=0|1  run keel with keel.io_uring_sends = false|true (unset: its default)
+  KEEL_TEST_IO_URING_READS=0|1  the same for keel.io_uring_reads
   KEEL_TEST_DIRECT=1 point every "keel" at PostgreSQL itself (to validate the
                      client side of the tests; keel-specific tests then fail)
 """

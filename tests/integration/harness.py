@@ -431,6 +431,9 @@ def default_config(pg: PgCluster, port: int) -> dict:
     # (unset: keel's default, on).
     if os.environ.get("KEEL_TEST_IO_URING_SENDS") in ("0", "1"):
         cfg["keel"]["io_uring_sends"] = os.environ["KEEL_TEST_IO_URING_SENDS"] == "1"
+    # KEEL_TEST_IO_URING_READS=0 or 1: the same for reads prefetched through io_uring.
+    if os.environ.get("KEEL_TEST_IO_URING_READS") in ("0", "1"):
+        cfg["keel"]["io_uring_reads"] = os.environ["KEEL_TEST_IO_URING_READS"] == "1"
     return cfg
 
 
