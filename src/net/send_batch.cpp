@@ -28,7 +28,7 @@ constexpr size_t kKeepCapacity = 64 * 1024;
 /// While a send waits for room, the reactor wakes at least this often (microseconds) to take its
 /// completion, should none interrupt its wait.
 constexpr long kWaitingTick = 10'000;
-/// Marks a completion's user data as a prefetched read's op (Entry pointers are aligned).
+/// Marks a completion's user data as a prefetched read's (Entry pointers are aligned).
 constexpr uintptr_t kReadTag = 1;
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -159,7 +159,7 @@ struct SendBatch::Hook final : ad::scheduler_task {
       if (!s) break;  // the rest read on their own
       auto b = read->buffer();
       io_uring_prep_recv(s, read->socket(), b.data(), b.size(), MSG_DONTWAIT);
-      io_uring_sqe_set_data(s, reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(read) | kReadTag));
+      io_uring_sqe_set_data(s, tag(reads.size()));
       reads.push_back({read, d});
     }
     if (reads.empty()) return;
@@ -171,7 +171,7 @@ struct SendBatch::Hook final : ad::scheduler_task {
       for (auto& p : reads)
         if (!p.done)
           if (io_uring_sqe* s = batch->ring_->sqe()) {
-            io_uring_prep_cancel(s, reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(p.op) | kReadTag), 0);
+            io_uring_prep_cancel(s, tag(size_t(&p - reads.data())), 0);
             io_uring_sqe_set_data(s, nullptr);
           }
       while (left > 0) {
@@ -188,21 +188,21 @@ struct SendBatch::Hook final : ad::scheduler_task {
   }
   void interrupt() override { real->interrupt(); }
 
+  /// A prefetched read's user data: its index in `reads`, tagged apart from Entry pointers.
+  static void* tag(size_t i) { return reinterpret_cast<void*>(uintptr_t(i) << 1 | kReadTag); }
+
   /// A prefetched read's completion (reap()): `res` bytes, or -errno.
   void read_done(uintptr_t tagged, int res) {
-    auto* op = reinterpret_cast<edge::RecvOpBase*>(tagged & ~kReadTag);
-    for (auto& p : reads) {
-      if (p.op != op || p.done) continue;
-      p.done = true;
-      --left;
-      // Cancelled (not expected): nothing was read; the op reads as it would have.
-      if (res == -ECANCELED) {
-        p.more = true;
-      } else {
-        p.more = op->prefetched(res >= 0 ? res : -1, res >= 0 ? 0 : -res);
-        if (res != -EAGAIN) ++batch->prefetched_;
-      }
-      return;
+    size_t i = size_t(tagged >> 1);
+    if (i >= reads.size() || reads[i].done) return;
+    Pending& p = reads[i];
+    p.done = true;
+    --left;
+    if (res == -ECANCELED || res == -EINTR) {
+      p.more = true;  // not expected: nothing was read; the op reads as it would have
+    } else {
+      p.more = p.op->prefetched(res >= 0 ? res : -1, res >= 0 ? 0 : -res);
+      if (res != -EAGAIN) ++batch->prefetched_;
     }
   }
 
