@@ -169,6 +169,7 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t zs_ = 0;             ///< ReadyForQuery messages received from servers so far
   uint64_t error_z_ = 0;        ///< the exchange (ReadyForQuery number) in which an error came last
   void on_ready_for_query();
+  bool between_statements() const;
   void reset_to_startup(Reader& r, sql::SessionStateDelta& effect);
   sql::SessionPins pins_;  ///< session state that ties the client to its server connection
   /// What the session keeps beyond one message: the client's named statements and the responses

@@ -92,6 +92,14 @@ void Session::on_server_message(char type, const uint8_t* body, uint32_t len) {
   }
 }
 
+/// Transaction mode, inside a transaction on a connection lent for it: the pump keeps its buffer
+/// while it waits for the next statement's answer, so that read is a read op (done through the
+/// worker's batch, io_uring_reads) rather than an edge wait and a recv(). At most one buffer per
+/// lent server connection: a client idle in a transaction holds its server connection too.
+bool Session::between_statements() const {
+  return mode_ == config::PoolMode::transaction && tx_status_ != 'I' && !pins_.pinned();
+}
+
 awaitable<void> Session::pump() {
   auto& buffers = ctx_.worker().buffers();
   Buffer buf;
@@ -114,9 +122,10 @@ awaitable<void> Session::pump() {
         continue;
       }
     }
-    if (wr == 0 && settled() && injected_ == 0 && !fresh) {
-      // Nothing owed (session mode, or a client idle in a transaction): wait without a buffer.
-      // (Just started: the reader is about to send what the server will answer.)
+    if (wr == 0 && settled() && injected_ == 0 && !fresh && !between_statements()) {
+      // Nothing owed (session mode, a pinned client): wait without a buffer. (Just started: the
+      // reader is about to send what the server will answer. Between a transaction's statements:
+      // the next comes at once, and a read with the buffer goes through the worker's batch.)
       buf.reset();
       pump_reading_ = true;
       bool force = std::exchange(kick_pump_, false);
