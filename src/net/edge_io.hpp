@@ -21,7 +21,7 @@
 // read itself, and gives no such connection back to the pool; the pool's sweep polls its idle
 // connections for a FIN (peer_closed()), as says_something() cannot see one that came early.
 //
-// The edge wait (the pump's, between a transaction's statements, and a parked client's) takes
+// The edge wait (the pump's of a session-mode or pinned client, and a parked client's) takes
 // the next epoll event for its socket and costs no syscall; started on a socket not known
 // drained, it peeks one byte, so bytes or EOF complete it and stay for the read that follows.
 // read_now() is the speculative read done in place: bytes already there are taken without

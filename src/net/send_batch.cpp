@@ -137,7 +137,7 @@ struct SendBatch::Hook final : ad::scheduler_task {
     if (batch->submit()) usec = 0;
     else if (!batch->live_.empty() && (usec < 0 || usec > kWaitingTick)) usec = kWaitingTick;
     real->run(usec, ops);
-    if (batch->reads_) prefetch(ops);
+    if (batch->uses_.reads) prefetch(ops);
   }
 
   /// The reads the sockets epoll reported readable are about to do (each read op's perform, one
@@ -253,8 +253,7 @@ std::unique_ptr<SendBatch> SendBatch::attach(asio::io_context& io, std::string& 
       return nullptr;
     }
   }
-  b->sends_ = uses.sends;
-  b->reads_ = uses.reads;
+  b->uses_ = uses;
   b->hook_ = std::make_unique<Hook>();
   b->hook_->batch = b.get();
   b->hook_->sched = &sched;

@@ -55,7 +55,7 @@ class SendBatch {
   static std::unique_ptr<SendBatch> attach(asio::io_context& io, std::string& why, BatchUses uses = {});
   /// Makes this the calling thread's batch, if it takes sends: the thread that runs the
   /// io_context, before it does.
-  void bind_thread() { current_ = sends_ ? this : nullptr; }
+  void bind_thread() { current_ = uses_.sends ? this : nullptr; }
   ~SendBatch();
   SendBatch(const SendBatch&) = delete;
   SendBatch& operator=(const SendBatch&) = delete;
@@ -134,7 +134,7 @@ class SendBatch {
   std::vector<Entry*> spare_;
   size_t queued_ = 0;  ///< entries of live_ not submitted
   bool woke_ = false;
-  bool sends_ = true, reads_ = false;
+  BatchUses uses_;
   size_t prefetched_ = 0;
   std::unique_ptr<Ring> ring_;
   std::unique_ptr<Hook> hook_;

@@ -141,8 +141,9 @@ awaitable<void> Session::pump() {
     auto space = asio::buffer(buf.data() + wr, BufferPool::kSize - wr);
     net::ReadNow got;
     // After an edge wait, read in place: a read op started now would complete at once, through a
-    // posted handler and one more epoll poll of the scheduler (once per statement of a
-    // transaction). The wait suspended, so the pump does not keep its worker from others.
+    // posted handler and one more epoll poll of the scheduler (once per statement of a session-
+    // mode client's transaction). The wait suspended, so the pump does not keep its worker from
+    // others.
     if (std::exchange(woke, false)) got = net::read_now(server_->sock, space, std::exchange(force, false));
     if (got.waits()) {
       pump_reading_ = true;
