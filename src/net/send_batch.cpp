@@ -23,8 +23,6 @@ constexpr unsigned kRingEntries = 256;
 /// Completions of sends waiting for room can pile up (one per slow client); more than this wait in
 /// the kernel's overflow list until reap() has them moved in.
 constexpr unsigned kCompletionEntries = 4096;
-/// An entry's buffer keeps its capacity for the next write up to this size.
-constexpr size_t kKeepCapacity = 64 * 1024;
 /// While a send waits for room, the reactor wakes at least this often (microseconds) to take its
 /// completion, should none interrupt its wait.
 constexpr long kWaitingTick = 10'000;
@@ -265,7 +263,7 @@ SendBatch::~SendBatch() {
   if (hook_) hook_->swap_in(false);
   if (current_ == this) current_ = nullptr;
   // Coroutines still waiting (destroyed with the io_context, later) must not reach back here.
-  for (Entry* e : live_)
+  for (const auto& e : live_)
     for (Waiter* w : e->waiters) w->done = true;
   ring_.reset();  // before the entries whose bytes its sends point at
 }
@@ -281,19 +279,19 @@ std::unique_ptr<SendBatch> SendBatch::attach(asio::io_context&, std::string& why
 SendBatch::SendBatch() = default;
 
 SendBatch::Entry* SendBatch::add(int fd) {
-  Entry* e;
+  std::unique_ptr<Entry> own;
   if (spare_.empty()) {
-    all_.push_back(std::make_unique<Entry>());
-    e = all_.back().get();
+    own = std::make_unique<Entry>();
   } else {
-    e = spare_.back();
+    own = std::move(spare_.back());
     spare_.pop_back();
   }
+  Entry* e = own.get();
   e->fd = fd;
   e->submitted = e->settled = false;
   e->off = 0;
   if (kCheckSockets) e->ino = inode_of(fd);
-  live_.push_back(e);
+  live_.push_back(std::move(own));
   ++queued_;
   return e;
 }
@@ -302,7 +300,8 @@ bool SendBatch::submit() {
   woke_ = false;
   reap();
   while (queued_ > 0) {
-    for (Entry* e : live_) {
+    for (const auto& own : live_) {
+      Entry* e = own.get();
       if (e->submitted) continue;
       if (io_uring_sq_space_left(&ring_->ring) == 0) break;  // these first; the rest next round
       if (kCheckSockets && e->off == 0 && inode_of(e->fd) != e->ino) {
@@ -372,19 +371,22 @@ void SendBatch::wake(Entry* e, error_code ec) {
 }
 
 void SendBatch::finish(Entry* e, error_code ec) {
-  live_.erase(std::find(live_.begin(), live_.end(), e));
+  auto it = std::find_if(live_.begin(), live_.end(), [e](const auto& p) { return p.get() == e; });
+  std::unique_ptr<Entry> own = std::move(*it);
+  live_.erase(it);
   if (ec && ec != asio::error::operation_aborted && ec != asio::error::broken_pipe &&
       ec != asio::error::connection_reset && ec != asio::error::not_connected && ec != asio::error::bad_descriptor)
     KEEL_WARN("net", "a send through io_uring to descriptor {} failed: {}", e->fd, ec.message());
   wake(e, ec);
+  if (spare_.size() >= kKeepSpare) return;  // a burst's: freed with `own`
   e->bytes.clear();
   if (e->bytes.capacity() > kKeepCapacity) e->bytes.shrink_to_fit();
   e->fd = -1;
-  spare_.push_back(e);
+  spare_.push_back(std::move(own));
 }
 
 void SendBatch::forget(Waiter* w) {
-  for (Entry* e : live_) std::erase(e->waiters, w);
+  for (const auto& e : live_) std::erase(e->waiters, w);
 }
 
 awaitable<error_code> SendBatch::idle(int fd) {
@@ -423,7 +425,7 @@ void SendBatch::settle(int fd) {
 }
 
 size_t SendBatch::waiting() const {
-  return size_t(std::count_if(live_.begin(), live_.end(), [](const Entry* e) { return e->submitted; }));
+  return size_t(std::count_if(live_.begin(), live_.end(), [](const auto& e) { return e->submitted; }));
 }
 
 }  // namespace keel::net

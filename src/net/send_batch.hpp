@@ -49,6 +49,10 @@ class SendBatch {
  public:
   /// Writes larger than this go out directly: copying them would cost more than the call saved.
   static constexpr size_t kMaxBatched = 8192;
+  /// Entries (a socket's queued bytes) kept for reuse once sent, each with up to kKeepCapacity
+  /// bytes of buffer; beyond these, a burst's entries are freed as they finish.
+  static constexpr size_t kKeepSpare = 256;
+  static constexpr size_t kKeepCapacity = 16 * 1024;
 
   /// Sets up a ring and hooks it into io's scheduler, before a thread runs io. Null, with `why`,
   /// where io_uring cannot be used (writes then go out directly, as without a batch).
@@ -101,6 +105,8 @@ class SendBatch {
   size_t waiting() const;
   /// Reads done by the prefetch so far that found bytes, EOF or an error (for tests).
   size_t prefetched() const { return prefetched_; }
+  /// Entries kept for reuse (for tests).
+  size_t spare() const { return spare_.size(); }
 
  private:
   struct Waiter;
@@ -118,8 +124,8 @@ class SendBatch {
 
   SendBatch();
   Entry* find(int fd) const {
-    for (Entry* e : live_)
-      if (e->fd == fd && !e->settled) return e;
+    for (const auto& e : live_)
+      if (e->fd == fd && !e->settled) return e.get();
     return nullptr;
   }
   Entry* add(int fd);
@@ -129,9 +135,8 @@ class SendBatch {
   void wake(Entry* e, error_code ec);
   void forget(Waiter* w);
 
-  std::vector<Entry*> live_;  ///< queued or in flight, oldest first
-  std::vector<std::unique_ptr<Entry>> all_;
-  std::vector<Entry*> spare_;
+  std::vector<std::unique_ptr<Entry>> live_;  ///< queued or in flight, oldest first
+  std::vector<std::unique_ptr<Entry>> spare_;  ///< at most kKeepSpare
   size_t queued_ = 0;  ///< entries of live_ not submitted
   bool woke_ = false;
   BatchUses uses_;

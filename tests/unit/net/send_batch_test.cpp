@@ -155,6 +155,46 @@ TEST(SendBatch, SettleCancelsASendWaitingForRoomAndWakesTheWriterBehindIt) {
   EXPECT_EQ(p.batch->waiting(), 0u);
 }
 
+TEST(SendBatch, ABurstOfSocketsLeavesNoMoreThanTheSpareEntriesKept) {
+  Pair p;
+  SKIP_WITHOUT_BATCH(p);
+  // One turn writes to more sockets than the batch keeps entries for: once sent, the rest of
+  // their entries (and buffers) are freed, not kept for a burst that may never come again.
+  const size_t count = SendBatch::kKeepSpare + 44;
+  std::vector<std::unique_ptr<Socket>> writers, readers;
+  for (size_t k = 0; k < count; ++k) {
+    readers.push_back(std::make_unique<Socket>(p.io));
+    readers.back()->connect(p.acc.local_endpoint());
+    writers.push_back(std::make_unique<Socket>(p.io));
+    error_code ec;
+    const Stream protocol(p.acc.local_endpoint().protocol());
+    ASSERT_TRUE(accept_now(p.acc, protocol, *writers.back(), ec)) << ec.message();
+  }
+  for (size_t k = 0; k < count; ++k) {
+    std::string c = chunk(int(k), 1000);
+    ASSERT_TRUE(write_now(*writers[k], asio::buffer(c)).finished());
+  }
+  EXPECT_TRUE(p.batch->holds(writers.back()->native_handle())) << "queued until the reactor runs";
+  auto guard = asio::make_work_guard(p.io);
+  p.io.poll();  // the reactor's run submits them all
+  for (size_t k = 0; k < count; ++k) {
+    ASSERT_FALSE(p.batch->holds(writers[k]->native_handle())) << "socket " << k;
+    std::string got(1000, '\0');
+    asio::read(*readers[k], asio::buffer(got));
+    ASSERT_EQ(got, chunk(int(k), 1000)) << "socket " << k;
+  }
+  EXPECT_EQ(p.batch->spare(), SendBatch::kKeepSpare);
+  // Kept entries serve the next turn's writes.
+  std::string c = chunk(7, 10);
+  ASSERT_TRUE(write_now(*writers[0], asio::buffer(c)).finished());
+  EXPECT_EQ(p.batch->spare(), SendBatch::kKeepSpare - 1);
+  p.io.poll();
+  std::string got(10, '\0');
+  asio::read(*readers[0], asio::buffer(got));
+  EXPECT_EQ(got, c);
+  EXPECT_EQ(p.batch->spare(), SendBatch::kKeepSpare);
+}
+
 TEST(SendBatch, TheReadsOfAReactorRunArePrefetchedAndArriveInOrder) {
   Pair p({.sends = false, .reads = true});
   SKIP_WITHOUT_BATCH(p);
