@@ -87,8 +87,10 @@ Acceptor open_listener(asio::io_context& io, const std::string& host, uint16_t p
   // A client speaks first: wake for its first bytes, not for its connect (one wake-up less per
   // connection: accepted right after the handshake, its socket is usually still empty).
   if (defer_accept_s > 0) set_int_option(acc, IPPROTO_TCP, TCP_DEFER_ACCEPT, defer_accept_s, "TCP_DEFER_ACCEPT");
-  acc.bind(Stream::endpoint(ep));
-  acc.listen(4096);
+  error_code ec;
+  acc.bind(Stream::endpoint(ep), ec);
+  if (!ec) acc.listen(4096, ec);
+  if (ec) fail(ec, "listen on " + host + ":" + std::to_string(port));
   acc.non_blocking(true);  // net::accept_now never waits
   return acc;
 }
@@ -136,6 +138,13 @@ bool check_socket_path(const UnixSocketSpec& spec) {
       fail(asio::error::address_in_use, "a PostgreSQL server listens on " + path + " (its lock file is there)");
   }
   return true;
+}
+
+/// Whether file.path still names the socket file bound (not one put there since).
+bool names_it(const SocketFile& file) {
+  struct stat st;
+  return !file.path.empty() && ::stat(file.path.c_str(), &st) == 0 && uint64_t(st.st_dev) == file.dev &&
+         uint64_t(st.st_ino) == file.ino;
 }
 
 /// A name for the socket until it is published, in the same directory (rename() stays in one
@@ -189,7 +198,7 @@ Acceptor open_unix_listener(asio::io_context& io, const UnixSocketSpec& spec, Pr
   return acc;
 }
 
-void publish_unix_listener(const UnixSocketSpec& spec, const PreparedUnixSocket& p) {
+void publish_unix_listener(const UnixSocketSpec& spec, PreparedUnixSocket& p) {
   const char* tmp = p.tmp.c_str();
   const char* path = spec.path.c_str();
   auto refuse = [&](error_code ec, const std::string& what) {
@@ -220,7 +229,27 @@ void publish_unix_listener(const UnixSocketSpec& spec, const PreparedUnixSocket&
     discard_unix_listener(p);
     throw;
   }
-  if (::rename(tmp, path) != 0) refuse(last_error(), "rename " + p.tmp + " to " + spec.path);
+  // A second name for the file replaced, so that a start-up failing after this can give the path
+  // back to it (a socket's file cannot be named again once it has no name). Without one (a file
+  // system that refuses the link), such a failure leaves no file at the path.
+  std::string kept = temporary_name(spec.path);
+  if (::link(path, kept.c_str()) == 0) p.kept = std::move(kept);
+  if (::rename(tmp, path) != 0) {
+    error_code ec = last_error();
+    settle_unix_listener(p);
+    refuse(ec, "rename " + p.tmp + " to " + spec.path);
+  }
+}
+
+void settle_unix_listener(PreparedUnixSocket& p) {
+  if (!p.kept.empty()) ::unlink(p.kept.c_str());
+  p.kept.clear();
+}
+
+void unpublish_unix_listener(PreparedUnixSocket& p) {
+  if (!p.kept.empty() && names_it(p.file) && ::rename(p.kept.c_str(), p.file.path.c_str()) == 0) p.kept.clear();
+  else remove_socket_file(p.file);
+  settle_unix_listener(p);
 }
 
 void discard_unix_listener(const PreparedUnixSocket& p) {
@@ -241,9 +270,7 @@ Acceptor share_listener(asio::io_context& io, Acceptor& listener) {
 }
 
 void remove_socket_file(const SocketFile& file) {
-  struct stat st;
-  if (file.path.empty() || ::stat(file.path.c_str(), &st) != 0) return;
-  if (uint64_t(st.st_dev) == file.dev && uint64_t(st.st_ino) == file.ino) ::unlink(file.path.c_str());
+  if (names_it(file)) ::unlink(file.path.c_str());
 }
 
 }  // namespace keel::net

@@ -77,6 +77,7 @@ struct PreparedUnixSocket {
   std::string tmp;       ///< the temporary name
   bool replace = false;  ///< a socket file was at the path (stale, or live and taken over)
   SocketFile file;       ///< the path, with the socket's dev/ino (rename() keeps them)
+  std::string kept;      ///< once published over a file: a second name of that file, until settled
 };
 
 /// Readies a Unix socket for spec.path, with its mode and group, non-blocking, under a temporary
@@ -90,8 +91,17 @@ Acceptor open_unix_listener(asio::io_context& io, const UnixSocketSpec& spec, Pr
 /// Gives the prepared socket its name in one rename(): a client never finds the name missing or
 /// not listening. With nothing at the path before, only if nothing has appeared there since (a
 /// second keel starting at the same moment is refused, as bind() refused it); over a stale file
-/// only if it is still stale. Throws on failure, after removing the temporary name.
-void publish_unix_listener(const UnixSocketSpec& spec, const PreparedUnixSocket& p);
+/// only if it is still stale. Throws on failure, after removing the temporary name. Over a file
+/// (a take-over), that file keeps a second name (p.kept) until settle_unix_listener or
+/// unpublish_unix_listener.
+void publish_unix_listener(const UnixSocketSpec& spec, PreparedUnixSocket& p);
+
+/// The start-up went on after the publish: the file replaced (if any) loses its second name.
+void settle_unix_listener(PreparedUnixSocket& p);
+
+/// The start-up failed after the publish: the path goes back to the file that was there (the old
+/// keel's socket, in a take-over), or away if there was none; only while the path is still ours.
+void unpublish_unix_listener(PreparedUnixSocket& p);
 
 /// Removes the temporary name of a socket never published.
 void discard_unix_listener(const PreparedUnixSocket& p);

@@ -23,13 +23,13 @@ std::vector<asio::io_context*> Runtime::ios() const {
 void Runtime::start() {
   if (!config->share_listen && !workers.empty())
     net::ensure_no_listener(workers.front()->io(), config->listen_host, config->listen_port);
+  net::PreparedUnixSocket prepared;
   if (!config->unix_socket_dir.empty() && !contexts.empty()) {
     net::UnixSocketSpec spec{config::socket_path(config->unix_socket_dir, config->listen_port),
                              config->unix_socket_mode, config->unix_socket_group, config->share_listen};
     // The original descriptor lives on an io_context of its own, closed after every worker has
     // its duplicate: no worker's epoll keeps an entry for a descriptor that is gone.
     asio::io_context opener;
-    net::PreparedUnixSocket prepared;
     Acceptor original = net::open_unix_listener(opener, spec, prepared);
     try {
       for (size_t i = 0; i < contexts.size(); ++i)
@@ -40,7 +40,7 @@ void Runtime::start() {
     }
     // Named only now that every worker holds it: a failure before leaves the path as it was
     // (in a take-over, still the old keel's). Named before the TCP port listens: once that
-    // accepts, the socket is there too.
+    // accepts, the socket is there too. A failure from here gives the path back.
     net::publish_unix_listener(spec, prepared);
     socket_file = prepared.file;
   }
@@ -53,9 +53,11 @@ void Runtime::start() {
         KEEL_WARN(fmt::format("w{}", w->id()), "io_uring_sends, io_uring_reads: sending and reading without io_uring ({})", why);
     }
   } catch (...) {
-    net::remove_socket_file(socket_file);
+    net::unpublish_unix_listener(prepared);
+    socket_file = {};
     throw;
   }
+  net::settle_unix_listener(prepared);
 }
 
 void Runtime::stop() {

@@ -209,6 +209,28 @@ def test_take_over_refuses_no_client(start_keel, sockdir):
     assert q1(via_socket(beside, sockdir), "select 1") == 1
 
 
+def test_a_take_over_that_fails_after_it_leaves_the_name_to_the_old_keel(start_keel, sockdir, tmp_path):
+    """A keel that took the socket's name over (share_listen) and then fails to start (its TCP
+    address is on no interface here) gives the name back to the keel it took it from."""
+    first = start_keel({"keel": {"unix_socket_dir": sockdir}})
+    path = socket_file(first, sockdir)
+    before = os.stat(path).st_ino
+    held = via_socket(first, sockdir)
+    second = tmp_path / "second.toml"
+    text = first.config_path.read_text().replace(f"127.0.0.1:{first.port}", f"192.0.2.1:{first.port}", 1)
+    text = text.replace("[keel]\n", "[keel]\nshare_listen = true\n", 1)
+    assert "192.0.2.1" in text and "share_listen = true" in text, text
+    second.write_text(text)
+    out = keel_refuses(second)
+    assert "192.0.2.1" in out, out
+    assert os.path.exists(path), "the failed keel took the name with it"
+    assert os.stat(path).st_ino == before, "the name is not the old keel's socket"
+    assert os.listdir(sockdir) == [os.path.basename(path)], "a second name is left"
+    assert q1(via_socket(first, sockdir), "select 'reached by name'") == "reached by name"
+    assert q1(held, "select 'old client still served'") == "old client still served"
+    held.close()
+
+
 def test_two_keels_starting_at_once_get_one_socket(pg, sockdir, tmp_path):
     """Two keels started together for the same socket, neither with share_listen: exactly one
     gets the name (publishing refuses a name that appeared since it looked), the other stops."""
