@@ -10,10 +10,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <vector>
 
 #include <boost/asio/local/stream_protocol.hpp>
+
+#include "core/log.hpp"
 
 namespace keel::net {
 
@@ -162,11 +166,49 @@ std::string temporary_name(const std::string& path) {
     tmp = path.substr(0, path.rfind('/') + 1) + ".k" + suffix.substr(0, 7);
   return tmp;
 }
+
+/// Whether `name` (a file name in path's directory) is one temporary_name(path) draws.
+bool temporary_name_of(const std::string& name, const std::string& path) {
+  const std::string base = path.substr(path.rfind('/') + 1);
+  std::string_view rest;
+  if (name.size() == base.size() + 9 && name.compare(0, base.size() + 1, base + ".") == 0)
+    rest = std::string_view(name).substr(base.size() + 1);
+  else if (name.size() == 9 && name.compare(0, 2, ".k") == 0)
+    rest = std::string_view(name).substr(2);
+  else
+    return false;
+  for (char c : rest)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
+  return true;
+}
+
+/// Temporary names a keel stopped while starting (killed between its bind and its rename) left
+/// beside the path: socket files nobody listens on, a minute old or more (a keel starting now
+/// holds its own for a few milliseconds). Another keel's live name, or a second name kept for a
+/// take-over (its file an old keel's, listening), stays.
+void remove_stale_temporaries(const std::string& path) {
+  namespace fs = std::filesystem;
+  const auto slash = path.rfind('/');
+  const fs::path dir = slash == std::string::npos ? fs::path(".") : fs::path(path.substr(0, slash + 1));
+  const auto now = std::chrono::system_clock::now();
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!temporary_name_of(name, path)) continue;
+    const std::string full = it->path().string();
+    struct stat st;
+    if (::lstat(full.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+    if (now - std::chrono::system_clock::from_time_t(st.st_mtime) < std::chrono::minutes(1)) continue;
+    if (someone_listens(full)) continue;
+    if (::unlink(full.c_str()) == 0) KEEL_INFO("net", "removed {}, a socket file a keel that stopped while starting left", full);
+  }
+}
 }  // namespace
 
 Acceptor open_unix_listener(asio::io_context& io, const UnixSocketSpec& spec, PreparedUnixSocket& out) {
   const gid_t gid = spec.group.empty() ? gid_t(-1) : group_id(spec.group);
   out.replace = check_socket_path(spec);
+  remove_stale_temporaries(spec.path);
   Acceptor acc(io);
   acc.open(Stream(Local()));
   error_code ec;

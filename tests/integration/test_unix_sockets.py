@@ -231,6 +231,47 @@ def test_a_take_over_that_fails_after_it_leaves_the_name_to_the_old_keel(start_k
     held.close()
 
 
+def test_stale_temporary_names_are_removed_at_start(start_keel, sockdir):
+    """A keel killed between binding its socket under a temporary name and renaming it leaves
+    that name: the next start removes such files when nobody listens on them and they are a
+    minute old. A fresh one (a keel starting now) and a live one stay."""
+    port = free_port()
+    path = os.path.join(sockdir, f".s.PGSQL.{port}")
+    old = time.time() - 120
+
+    def bound(name, listen=False, mtime=old):
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(os.path.join(sockdir, name))
+        if listen:
+            s.listen(1)
+        os.utime(os.path.join(sockdir, name), (mtime, mtime))
+        return s
+
+    stale = bound(f".s.PGSQL.{port}.ab12cd34")
+    stale.close()
+    stale_short = bound(".kzz99yy8")
+    stale_short.close()
+    fresh = bound(f".s.PGSQL.{port}.fresh000", mtime=time.time())
+    fresh.close()
+    live = bound(f".s.PGSQL.{port}.live0000", listen=True)
+    unrelated = bound(f".s.PGSQL.{port}.not-ours")
+    unrelated.close()
+    try:
+        k = start_keel({"keel": {"unix_socket_dir": sockdir}}, port=port)
+        assert q1(via_socket(k, sockdir), "select 1") == 1
+        left = sorted(os.listdir(sockdir))
+        assert left == sorted([os.path.basename(path), f".s.PGSQL.{port}.fresh000", f".s.PGSQL.{port}.live0000",
+                               f".s.PGSQL.{port}.not-ours"]), left
+        assert "a keel that stopped while starting left" in k.log_text()
+    finally:
+        live.close()
+        for name in (f".s.PGSQL.{port}.fresh000", f".s.PGSQL.{port}.live0000", f".s.PGSQL.{port}.not-ours"):
+            try:
+                os.unlink(os.path.join(sockdir, name))
+            except FileNotFoundError:
+                pass
+
+
 def test_two_keels_starting_at_once_get_one_socket(pg, sockdir, tmp_path):
     """Two keels started together for the same socket, neither with share_listen: exactly one
     gets the name (publishing refuses a name that appeared since it looked), the other stops."""
