@@ -26,6 +26,10 @@ constexpr unsigned kCompletionEntries = 4096;
 /// While a send waits for room, the reactor wakes at least this often (microseconds) to take its
 /// completion, should none interrupt its wait.
 constexpr long kWaitingTick = 10'000;
+/// A reactor run's reads go through the ring when at least this many sockets have one: a lone
+/// read costs one system call either way, and a plain recv() less work than the ring (a single
+/// client, 4 interleaved rounds of 10 s twice: about 1% more transactions at 2.5% less CPU).
+constexpr size_t kMinPrefetch = 2;
 /// Marks a completion's user data as a prefetched read's (Entry pointers are aligned).
 constexpr uintptr_t kReadTag = 1;
 
@@ -153,12 +157,21 @@ struct SendBatch::Hook final : ad::scheduler_task {
       if (!r || r->*member(edge::PerformTag{}) != &edge::RecvOpBase::do_perform) continue;
       auto* read = static_cast<edge::RecvOpBase*>(r);
       if (!read->reads()) continue;  // an edge wait: done without a syscall anyway
-      io_uring_sqe* s = io_uring_get_sqe(ring);
-      if (!s) break;  // the rest read on their own
-      auto b = read->buffer();
-      io_uring_prep_recv(s, read->socket(), b.data(), b.size(), MSG_DONTWAIT);
-      io_uring_sqe_set_data(s, tag(reads.size()));
       reads.push_back({read, d});
+    }
+    if (reads.size() < kMinPrefetch) {  // one recv: the op's own recv() costs less than the ring's
+      reads.clear();
+      return;
+    }
+    for (size_t i = 0; i < reads.size(); ++i) {
+      io_uring_sqe* s = io_uring_get_sqe(ring);
+      if (!s) {  // the rest read on their own
+        reads.resize(i);
+        break;
+      }
+      auto b = reads[i].op->buffer();
+      io_uring_prep_recv(s, reads[i].op->socket(), b.data(), b.size(), MSG_DONTWAIT);
+      io_uring_sqe_set_data(s, tag(i));
     }
     if (reads.empty()) return;
     left = reads.size();

@@ -25,7 +25,7 @@
 //
 // Reads (config `io_uring_reads`): after the reactor's run, the same hook does in one
 // io_uring_enter the recv() each socket epoll reported readable would do when its read op runs
-// (edge_io.hpp's RecvOp: Hook::prefetch). The recvs are non-blocking and complete within the
+// (edge_io.hpp's RecvOp: Hook::prefetch), when there are two or more. The recvs are non-blocking and complete within the
 // submission; the ops' perform() then returns their results without a syscall.
 #include <cstdint>
 #include <memory>

@@ -33,6 +33,13 @@ struct Pair {
   }
   ~Pair() { batch.reset(); }
   int fd() { return a.native_handle(); }
+  /// Another connection: `into` accepted here, `peer` its other end.
+  void connect_another(Socket& into, Socket& peer) {
+    peer.connect(acc.local_endpoint());
+    error_code ec;
+    const Stream protocol(acc.local_endpoint().protocol());
+    EXPECT_TRUE(accept_now(acc, protocol, into, ec)) << ec.message();
+  }
 };
 
 std::string chunk(int k, size_t n) { return std::string(n, char('a' + k % 26)); }
@@ -198,54 +205,86 @@ TEST(SendBatch, ABurstOfSocketsLeavesNoMoreThanTheSpareEntriesKept) {
 TEST(SendBatch, TheReadsOfAReactorRunArePrefetchedAndArriveInOrder) {
   Pair p({.sends = false, .reads = true});
   SKIP_WITHOUT_BATCH(p);
+  // Two connections, written to in the same turns: a reactor run finds both readable (a lone
+  // read is left to its own recv()).
+  Socket a2(p.io), b2(p.io);
+  p.connect_another(a2, b2);
   const int count = 200;
   const size_t n = 100;
-  std::string got;
-  bool read_done = false;
-  asio::co_spawn(p.io, [&]() -> awaitable<void> {
-    char buf[256];
-    while (got.size() < count * n) {
-      auto [ec, k] = co_await async_read_edge(p.a, asio::buffer(buf), nothrow);
-      if (ec) break;
-      got.append(buf, k);
-    }
-    read_done = true;
-  }, asio::detached);
+  std::string got[2];
+  int read_done = 0;
+  for (Socket* s : {&p.a, &a2}) {
+    std::string& into = got[s == &p.a ? 0 : 1];
+    asio::co_spawn(p.io, [&, s]() -> awaitable<void> {
+      char buf[256];
+      while (into.size() < count * n) {
+        auto [ec, k] = co_await async_read_edge(*s, asio::buffer(buf), nothrow);
+        if (ec) break;
+        into.append(buf, k);
+      }
+      ++read_done;
+    }, asio::detached);
+  }
   asio::co_spawn(p.io, [&]() -> awaitable<void> {
     for (int k = 0; k < count; ++k) {
       std::string c = chunk(k, n);
       EXPECT_EQ(::send(p.b.native_handle(), c.data(), c.size(), 0), ssize_t(n));
+      EXPECT_EQ(::send(b2.native_handle(), c.data(), c.size(), 0), ssize_t(n));
       if (k % 3 == 2) co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable_t<Executor>());
     }
   }, asio::detached);
   p.io.run_for(std::chrono::seconds(5));
-  ASSERT_TRUE(read_done);
-  expect_chunks(got, count, n);
+  ASSERT_EQ(read_done, 2);
+  expect_chunks(got[0], count, n);
+  expect_chunks(got[1], count, n);
   EXPECT_GT(p.batch->prefetched(), 0u) << "no read went through the ring";
+}
+
+TEST(SendBatch, ALoneReadIsLeftToItsOwnRecv) {
+  Pair p({.sends = false, .reads = true});
+  SKIP_WITHOUT_BATCH(p);
+  char buf[64];
+  size_t got_n = 0;
+  async_read_edge(p.a, asio::buffer(buf), [&](error_code ec, size_t n) {
+    EXPECT_FALSE(ec) << ec.message();
+    got_n = n;
+  });
+  ASSERT_EQ(::send(p.b.native_handle(), "hello", 5, 0), 5);
+  p.io.run_for(std::chrono::seconds(2));
+  ASSERT_EQ(got_n, 5u);
+  EXPECT_EQ(std::string(buf, 5), "hello");
+  EXPECT_EQ(p.batch->prefetched(), 0u) << "one read went through the ring";
 }
 
 TEST(SendBatch, APrefetchedReadCancelledBeforeItRunsStillDeliversItsBytes) {
   Pair p({.sends = false, .reads = true});
   SKIP_WITHOUT_BATCH(p);
-  char buf[64];
+  Socket a2(p.io), b2(p.io);  // a second read in the same run: reads are prefetched from two on
+  p.connect_another(a2, b2);
+  char buf[64], buf2[64];
   EXPECT_TRUE(read_now(p.a, asio::buffer(buf), true).waits());  // nothing yet: known drained
+  EXPECT_TRUE(read_now(a2, asio::buffer(buf2), true).waits());
   error_code got_ec = asio::error::would_block;
-  size_t got_n = 0;
+  size_t got_n = 0, got2_n = 0;
   // Queued without a recv (drained); the bytes come after, so epoll reports them and the
   // reactor's run prefetches the read, ahead of the cancel already queued behind it.
   async_read_edge(p.a, asio::buffer(buf), [&](error_code ec, size_t n) {
     got_ec = ec;
     got_n = n;
   });
+  async_read_edge(a2, asio::buffer(buf2), [&](error_code, size_t n) { got2_n = n; });
   ASSERT_EQ(::send(p.b.native_handle(), "hello", 5, 0), 5);
+  ASSERT_EQ(::send(b2.native_handle(), "other", 5, 0), 5);
   asio::post(p.io, [&] {
-    EXPECT_EQ(p.batch->prefetched(), 1u) << "the cancel came before the prefetch: the test shows nothing";
+    EXPECT_EQ(p.batch->prefetched(), 2u) << "the cancel came before the prefetch: the test shows nothing";
     p.a.cancel();
   });
   p.io.run_for(std::chrono::seconds(2));
   EXPECT_FALSE(got_ec) << got_ec.message();
   ASSERT_EQ(got_n, 5u);
   EXPECT_EQ(std::string(buf, 5), "hello");
+  ASSERT_EQ(got2_n, 5u);
+  EXPECT_EQ(std::string(buf2, 5), "other");
 }
 
 }  // namespace
