@@ -28,7 +28,7 @@ constexpr unsigned kCompletionEntries = 4096;
 constexpr long kWaitingTick = 10'000;
 /// A reactor run's reads go through the ring when at least this many sockets have one: a lone
 /// read costs one system call either way, and a plain recv() less work than the ring (a single
-/// client, 4 interleaved rounds of 10 s twice: about 1% more transactions at 2.5% less CPU).
+/// client, 5 interleaved rounds of 10 s twice: about 1% more transactions at 2.5% less CPU).
 constexpr size_t kMinPrefetch = 2;
 /// Marks a completion's user data as a prefetched read's (Entry pointers are aligned).
 constexpr uintptr_t kReadTag = 1;

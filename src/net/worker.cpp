@@ -151,16 +151,18 @@ bool names_it(const SocketFile& file) {
          uint64_t(st.st_ino) == file.ino;
 }
 
+/// What temporary_name() draws its random characters from.
+constexpr std::string_view kNameChars = "abcdefghijklmnopqrstuvwxyz0123456789";
+
 /// A name for the socket until it is published, in the same directory (rename() stays in one
 /// file system): PATH.<8 random characters> where that fits in sun_path, else DIR/.k<7>, never
 /// longer than ".s.PGSQL.<port>" and so fitting wherever `path` does. Random, not the pid: keels
 /// in other PID namespaces may share the directory.
 std::string temporary_name(const std::string& path) {
-  static constexpr char kChars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
   unsigned char r[8];
   if (::getrandom(r, sizeof r, 0) != sizeof r) fail(last_error(), "getrandom");
   std::string suffix;
-  for (unsigned char c : r) suffix += kChars[c % (sizeof kChars - 1)];
+  for (unsigned char c : r) suffix += kNameChars[c % kNameChars.size()];
   std::string tmp = path + "." + suffix;
   if (tmp.size() >= sizeof(sockaddr_un::sun_path))
     tmp = path.substr(0, path.rfind('/') + 1) + ".k" + suffix.substr(0, 7);
@@ -177,9 +179,7 @@ bool temporary_name_of(const std::string& name, const std::string& path) {
     rest = std::string_view(name).substr(2);
   else
     return false;
-  for (char c : rest)
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
-  return true;
+  return rest.find_first_not_of(kNameChars) == std::string_view::npos;
 }
 
 /// Temporary names a keel stopped while starting (killed between its bind and its rename) left
